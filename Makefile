@@ -1,0 +1,43 @@
+# Two commands: `make run` (set up and run) and `make test` (set up and test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test lint format setup setup-dev migrate clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+# Development defaults for a local run; any of them can be set in the environment or .env.
+run: export DEBUG ?= true
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_admin
+	PATH="$(BIN):$$PATH" exec $(BIN)/honcho --no-prefix start -f Procfile -p $(PORT)
+
+test: export SECRET_KEY ?= test-only-secret-key-not-for-production
+test: export DATA_DIR ?= $(CURDIR)/var/test
+test: setup-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var/test

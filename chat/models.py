@@ -1,0 +1,213 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Conversation(models.Model):
+    """One customer, as the inbox lists them.
+
+    The counters are kept on this row by chat.services in the same transaction
+    as each message, so the inbox never aggregates over messages.
+    """
+
+    # E.164 (+919876543210). Null only for a customer known by user id alone.
+    other_party = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    # Business-scoped user id (US.123...) of a customer who hides the number behind a username.
+    wa_user_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    contact_name = models.CharField(max_length=256, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=255, blank=True)
+    unread_count = models.PositiveIntegerField(default=0)
+    # Drives the 24-hour customer-service window.
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Bumped by every change the inbox shows; the sidebar poll's cursor.
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        permissions = [("use_chat", "Can use the WhatsApp chat")]
+        indexes = [
+            # Used by selectors.conversation_list (the sidebar, newest first).
+            models.Index(fields=["-last_message_at", "-id"], name="conversation_activity_idx"),
+            # Used by the sidebar poll (what changed since the cursor).
+            models.Index(fields=["updated_at"], name="conversation_updated_idx"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self):
+        return self.contact_name or self.other_party or self.wa_user_id or f"Conversation {self.pk}"
+
+    @property
+    def recipient(self):
+        """What the Cloud API's `to` takes: the number, else the user id."""
+        return self.other_party or self.wa_user_id
+
+    @property
+    def service_window_ends_at(self):
+        if self.last_inbound_at is None:
+            return None
+        return self.last_inbound_at + timezone.timedelta(hours=24)
+
+    def service_window_open(self, now=None):
+        ends = self.service_window_ends_at
+        return ends is not None and (now or timezone.now()) < ends
+
+
+class Message(models.Model):
+    """A WhatsApp message, inbound or outbound; the seed's whatsapp_messages."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound"
+        OUTBOUND = "outbound"
+
+    class Type(models.TextChoices):
+        TEXT = "text"
+        IMAGE = "image"
+        VIDEO = "video"
+        AUDIO = "audio"
+        DOCUMENT = "document"
+        STICKER = "sticker"
+        LOCATION = "location"
+        CONTACTS = "contacts"
+        INTERACTIVE = "interactive"
+        BUTTON = "button"
+        REACTION = "reaction"
+        TEMPLATE = "template"
+        UNSUPPORTED = "unsupported"
+
+    MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"  # claimed by a worker; see integrations.tasks
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+        RECEIVED = "received"  # inbound
+
+    class MediaState(models.TextChoices):
+        NONE = "", "No media"
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    class BackupState(models.TextChoices):
+        NONE = "", "Not applicable"
+        PENDING = "pending"
+        UPLOADED = "uploaded"
+        FAILED = "failed"
+        DISABLED = "disabled"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Null until Meta accepts an outbound send; unique when set.
+    whatsapp_message_id = models.CharField(max_length=512, unique=True, null=True, blank=True)
+    from_phone = models.CharField(max_length=128, blank=True)
+    to_phone = models.CharField(max_length=128, blank=True)
+    other_party = models.CharField(max_length=128, blank=True)
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message_type = models.CharField(max_length=16, choices=Type.choices, default=Type.TEXT)
+    message_body = models.TextField(blank=True)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # Staff have read this inbound message.
+    read = models.BooleanField(default=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # The SharePoint webUrl of the backed-up media file.
+    media_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Bumped on every change a chat poll must show (status, media, reactions).
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    # Content beyond the body: location, contacts, interactive replies, referral,
+    # template name and parameters, the raw type of unsupported messages.
+    data = models.JSONField(default=dict, blank=True)
+    caption = models.TextField(blank=True)
+    reply_to_whatsapp_id = models.CharField(max_length=512, blank=True)
+    whatsapp_timestamp = models.DateTimeField(null=True, blank=True)
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+
+    # Media
+    media_id = models.CharField(max_length=128, blank=True)
+    mime_type = models.CharField(max_length=128, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=128, blank=True)
+    file = models.FileField(upload_to="whatsapp/%Y/%m/", max_length=500, blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+    media_state = models.CharField(max_length=8, choices=MediaState.choices, blank=True, default="")
+    media_error = models.TextField(blank=True)
+
+    # Delivery, as WhatsApp reports it
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True)  # the customer read it
+    failed_at = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+
+    # SharePoint backup
+    sharepoint_state = models.CharField(max_length=8, choices=BackupState.choices, blank=True, default="")
+    sharepoint_item_id = models.CharField(max_length=255, blank=True)
+    sharepoint_error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "whatsapp_messages"
+        indexes = [
+            # Used by selectors for a conversation's history and its poll (keyset on id).
+            models.Index(fields=["conversation", "id"], name="message_history_idx"),
+            # Used by the conversation poll: messages changed since the cursor.
+            models.Index(fields=["conversation", "updated_at"], name="message_changed_idx"),
+            # Used by the statistics endpoint.
+            models.Index(fields=["created_at", "direction", "message_type"], name="message_stats_idx"),
+            # Used by the sweeper that re-enqueues messages left queued.
+            models.Index(fields=["status", "created_at"], name="message_status_idx"),
+            models.Index(fields=["reply_to_whatsapp_id"], name="message_reply_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["from_user", "idempotency_key"], name="message_idempotency_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.direction} {self.message_type} {self.pk}"
+
+    @property
+    def is_media(self):
+        return self.message_type in self.MEDIA_TYPES
+
+
+class MessageTemplate(models.Model):
+    """An approved (or not) template, synced from WhatsApp Manager."""
+
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    status = models.CharField(max_length=16)
+    category = models.CharField(max_length=32, blank=True)
+    components = models.JSONField(default=list, blank=True)
+    whatsapp_id = models.CharField(max_length=64, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "language"], name="template_name_language")]
+        ordering = ["name", "language"]
+
+    def __str__(self):
+        return f"{self.name} ({self.language})"
+
+
+# Outbound statuses only move forward: a late "delivered" after "read" changes nothing.
+STATUS_RANK = {
+    Message.Status.QUEUED: 0,
+    Message.Status.SENDING: 1,
+    Message.Status.SENT: 2,
+    Message.Status.DELIVERED: 3,
+    Message.Status.READ: 4,
+    Message.Status.FAILED: 5,
+}

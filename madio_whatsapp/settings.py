@@ -1,0 +1,256 @@
+"""Settings for Madio WhatsApp, read from the environment and an optional .env file.
+
+With nothing set the product runs embedded: SQLite, media files, the cache and
+Celery's queue all live under DATA_DIR. PostgreSQL and Redis take over when
+DATABASE_URL and REDIS_URL are set. Every variable is listed in .env.example.
+"""
+
+import secrets
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def fail(variable, why):
+    """Stop startup with one line that names the variable, not a traceback."""
+    sys.exit(f"Configuration error: {variable} {why}")
+
+
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def flag(variable, default):
+    value = env.str(variable, default=str(default)).strip().lower()
+    if value not in TRUE | FALSE:
+        fail(variable, f"must be true or false, not '{value[:20]}'")
+    return value in TRUE
+
+
+def read(variable, cast, default):
+    try:
+        return cast(variable, default=default)
+    except Exception:
+        fail(variable, f"has a value that is not a valid {cast.__name__}")
+
+
+DEBUG = flag("DEBUG", False)
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    if not DEBUG:
+        fail("SECRET_KEY", "must be set when DEBUG is off")
+    # Development only: one random key per DATA_DIR, so sessions survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = read("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = read("CSRF_TRUSTED_ORIGINS", env.list, [])
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "chat",
+    "links",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "madio_whatsapp.urls"
+WSGI_APPLICATION = "madio_whatsapp.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True
+# ERP pages may frame the entity view from the same site.
+X_FRAME_OPTIONS = "SAMEORIGIN"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+_database_url = env.str("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+if _database_url.split("://", 1)[0] not in environ.Env.DB_SCHEMES or "://" not in _database_url:
+    fail("DATABASE_URL", "is not a database URL Django understands (postgres://user@host:5432/name)")
+try:
+    DATABASES = {"default": env.db_url_config(_database_url)}
+except Exception:
+    fail("DATABASE_URL", "is not a database URL Django understands (postgres://user@host:5432/name)")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the Celery worker write at the same time: WAL lets readers
+    # go on, IMMEDIATE transactions wait for the write lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+# --- Cache and Celery -------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "madio",
+        }
+    }
+else:
+    # A file cache is shared by the web server and the worker on one machine.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = DATA_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir / "queue"),
+        "data_folder_out": str(_queue_dir / "queue"),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+    }
+    # The filesystem transport has no broadcast exchange for remote control.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Separate queues, so a slow SharePoint upload never delays a chat send.
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.*send*": {"queue": "whatsapp"},
+    "integrations.tasks.*sharepoint*": {"queue": "sharepoint"},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {}
+# Unit tests only; every other run uses a real worker process.
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Files ------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+# Media is never served from a public path: the chat serves it through a view
+# that checks permissions. MEDIA_URL exists only because Django requires it.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+MEDIA_URL = "/media-not-public/"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Auth -------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:page"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = flag("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if flag("BEHIND_TLS_PROXY", False) else None
+
+# --- REST API -----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- WhatsApp Cloud API ---------------------------------------------------------
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
+WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
+WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
+WHATSAPP_WEBHOOK_VERIFY_TOKEN = env.str("WHATSAPP_WEBHOOK_VERIFY_TOKEN", default="")
+WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="")
+WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v24.0")
+# Turn off the local 24-hour window check for numbers with history from before
+# this system; Meta's own 131047 then explains a refused send.
+WHATSAPP_ENFORCE_SERVICE_WINDOW = flag("WHATSAPP_ENFORCE_SERVICE_WINDOW", True)
+
+# --- SharePoint (Microsoft Graph) -------------------------------------------------
+SHAREPOINT_TENANT_ID = env.str("SHAREPOINT_TENANT_ID", default="")
+SHAREPOINT_CLIENT_ID = env.str("SHAREPOINT_CLIENT_ID", default="")
+SHAREPOINT_CLIENT_SECRET = env.str("SHAREPOINT_CLIENT_SECRET", default="")
+SHAREPOINT_SITE_ID = env.str("SHAREPOINT_SITE_ID", default="")
+SHAREPOINT_FOLDER = env.str("SHAREPOINT_FOLDER", default="Madio ERP/WhatsApp Media")
+SHAREPOINT_AUTHORITY = env.str("SHAREPOINT_AUTHORITY", default="https://login.microsoftonline.com").rstrip("/")
+GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.microsoft.com").rstrip("/")
+SHAREPOINT_ENABLED = all((SHAREPOINT_TENANT_ID, SHAREPOINT_CLIENT_ID, SHAREPOINT_CLIENT_SECRET, SHAREPOINT_SITE_ID))
+
+# --- Entity links -------------------------------------------------------------
+ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", "employee"])
+# Region for numbers typed without a country code (e.g. "IN"); empty means the code is required.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
+
+# --- Logging ----------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
