@@ -186,9 +186,7 @@ def _session_timeout(expiration):
 class GraphClient:
     """Uploads to one site's default document library as the app itself."""
 
-    def __init__(
-        self, *, tenant_id, client_id, client_secret, site_id, authority, base_url, chunk_size=CHUNK_SIZE
-    ):
+    def __init__(self, *, tenant_id, client_id, client_secret, site_id, authority, base_url, chunk_size=CHUNK_SIZE):
         if chunk_size % CHUNK_UNIT:
             raise ValueError("chunk_size must be a multiple of 320 KiB")
         self.tenant_id = tenant_id
@@ -280,7 +278,11 @@ class GraphClient:
             if keys[i] in known:
                 continue
             parent = segments[:i]
-            url = f"{self.drive_url}/root:/{_encode_path(parent)}:/children" if parent else f"{self.drive_url}/root/children"
+            url = (
+                f"{self.drive_url}/root:/{_encode_path(parent)}:/children"
+                if parent
+                else f"{self.drive_url}/root/children"
+            )
             body = {"name": name, "folder": {}, "@microsoft.graph.conflictBehavior": "fail"}
             response = self._graph("POST", url, "creating a folder", json=body)
             exists = response.status_code == 409 and _error_code(response) == "nameAlreadyExists"
@@ -403,7 +405,9 @@ class GraphClient:
                 # Expired or vanished: Graph's advice is to start the whole upload over.
                 restarts += 1
                 if restarts > 1:
-                    raise SharePointError("The upload session expired twice", retryable=True, code="sessionExpired")
+                    raise SharePointError(
+                        "The upload session expired twice", retryable=True, code="sessionExpired"
+                    ) from None
                 log.info("SharePoint: the upload session expired; starting over")
                 url = offset = None
                 continue

@@ -52,7 +52,9 @@ def _log_disabled_once():
     global _disabled_logged
     if not _disabled_logged:
         _disabled_logged = True
-        log.info("SharePoint backup is off: set SHAREPOINT_TENANT_ID, CLIENT_ID, CLIENT_SECRET and SITE_ID to turn it on")
+        log.info(
+            "SharePoint backup is off: set SHAREPOINT_TENANT_ID, CLIENT_ID, CLIENT_SECRET and SITE_ID to turn it on"
+        )
 
 
 def _set_backup(message, **fields):

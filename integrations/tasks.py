@@ -6,7 +6,8 @@ from celery import shared_task
 
 
 # Eight retries back off from 30 s to an hour (retry_delay): about four hours in all.
-@shared_task(bind=True, acks_late=True, queue="sharepoint", max_retries=8)
+# Queue "sharepoint" through settings.CELERY_TASK_ROUTES (Celery deprecates queue= here).
+@shared_task(bind=True, acks_late=True, max_retries=8)
 def sharepoint_backup_task(self, message_id):
     """Back up one message's stored file to SharePoint; temporary failures retry with backoff."""
     from chat.models import Message
@@ -24,7 +25,7 @@ def sharepoint_backup_task(self, message_id):
         raise self.retry(countdown=retry_delay(error, self.request.retries)) from None
 
 
-@shared_task(acks_late=True, queue="sharepoint")
+@shared_task(acks_late=True)
 def sharepoint_sweep_task():
     """Beat: queue again the backups that seem lost (see sharepoint_backup.sharepoint_sweep)."""
     from integrations.sharepoint_backup import sharepoint_sweep

@@ -48,7 +48,14 @@ class Session:
 
 
 class FakeGraph:
-    def __init__(self, *, tenant="tenant-123", client_id="client-456", secret="s3cret-value", site="contoso.sharepoint.com,aaa,bbb"):
+    def __init__(
+        self,
+        *,
+        tenant="tenant-123",
+        client_id="client-456",
+        secret="s3cret-value",  # noqa: S107 - the fake tenant's own test secret
+        site="contoso.sharepoint.com,aaa,bbb",
+    ):
         self.tenant, self.client_id, self.secret, self.site = tenant, client_id, secret, site
         self.lock = threading.Lock()
         self.items = {(): {"id": "root", "name": "root", "folder": {}}}  # path tuple -> driveItem (+ "content")
@@ -240,7 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
         if basic.startswith("Basic "):
             client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
             client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
-        if form.get("grant_type") != "client_credentials" or form.get("scope") != "https://graph.microsoft.com/.default":
+        if (
+            form.get("grant_type") != "client_credentials"
+            or form.get("scope") != "https://graph.microsoft.com/.default"
+        ):
             return self._send(400, {"error": "invalid_request", "error_description": "AADSTS900144: bad request"})
         if client_id != fake.client_id or secret != fake.secret:
             return self._send(
@@ -357,7 +367,13 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         kind = "chunk" if method == "PUT" else "status"
         fake.log.append(
-            (method, kind, dict(self.headers), int(self.headers.get("Content-Length") or 0), self.headers.get("Content-Range"))
+            (
+                method,
+                kind,
+                dict(self.headers),
+                int(self.headers.get("Content-Length") or 0),
+                self.headers.get("Content-Range"),
+            )
         )
         if "Authorization" in self.headers:
             fake.auth_on_upload_url += 1

@@ -268,7 +268,12 @@ def test_it_refuses_chunk_sizes_graph_would_not_commit():
 
     with pytest.raises(ValueError, match="320 KiB"):
         GraphClient(
-            tenant_id="t", client_id="c", client_secret="s", site_id="x", authority="https://a", base_url="https://b",
+            tenant_id="t",
+            client_id="c",
+            client_secret="s",
+            site_id="x",
+            authority="https://a",
+            base_url="https://b",
             chunk_size=5 * MiB + 1,
         )
 
