@@ -385,7 +385,7 @@ class GraphClient:
     def _session_upload(self, path, fileobj, size, behaviour, session_key):
         remembered = cache.get(session_key) if session_key else None
         url = None
-        if remembered and remembered.get("path") == path and remembered.get("size") == size:
+        if remembered and remembered.get("target") == [self.drive_url, *path] and remembered.get("size") == size:
             url = remembered["url"]
         restarts = resumes = 0
         offset = None
@@ -395,7 +395,7 @@ class GraphClient:
                     session = self._create_session(path, size, behaviour)
                     url, offset = session["uploadUrl"], 0
                     if session_key:
-                        entry = {"url": url, "path": path, "size": size}
+                        entry = {"url": url, "target": [self.drive_url, *path], "size": size}
                         cache.set(session_key, entry, _session_timeout(session.get("expirationDateTime")))
                 elif offset is None:
                     offset = self._session_position(url, size)

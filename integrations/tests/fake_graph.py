@@ -54,8 +54,10 @@ class FakeGraph:
         tenant="tenant-123",
         client_id="client-456",
         secret="s3cret-value",  # noqa: S107 - the fake tenant's own test secret
-        site="contoso.sharepoint.com,aaa,bbb",
+        site=None,
     ):
+        # A new site id for every fake, so no cache entry of another test's fake applies.
+        site = site or f"contoso.sharepoint.com,{uuid.uuid4()},{uuid.uuid4()}"
         self.tenant, self.client_id, self.secret, self.site = tenant, client_id, secret, site
         self.lock = threading.Lock()
         self.items = {(): {"id": "root", "name": "root", "folder": {}}}  # path tuple -> driveItem (+ "content")
