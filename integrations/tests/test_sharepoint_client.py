@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import logging
 import os
 
 import pytest
@@ -321,3 +322,22 @@ def test_it_never_leaves_a_trailing_dot_or_space_after_shortening():
 
     assert not name.endswith((" ", "."))
     assert len(name) <= 12
+
+
+def test_it_never_logs_the_secret_the_token_or_an_upload_url(graph, settings, caplog):
+    content = os.urandom(6 * MiB)
+    graph.interrupt_chunk(1)
+    with caplog.at_level(logging.INFO):
+        upload(content, name="clip.mp4")
+        graph.expire_tokens()
+        upload(b"small", name="small.txt")
+        settings.SHAREPOINT_CLIENT_SECRET = "another-secret-value"
+        with pytest.raises(SharePointError):
+            upload(b"data", name="refused.txt")
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "resuming" in logged  # the interruption was logged, without its URL
+    assert graph.secret not in logged
+    assert "another-secret-value" not in logged
+    assert "tempauth" not in logged
+    assert not any(token in logged for token in graph.tokens)
