@@ -68,6 +68,7 @@ class FakeGraph:
         self.faults = []
         self.log = []  # (method, kind, headers, body length, content-range)
         self.auth_on_upload_url = 0
+        self.short_commits = 0  # this many next uploads keep a byte less than was sent
 
     # Test controls -----------------------------------------------------------------
 
@@ -89,7 +90,8 @@ class FakeGraph:
         self.tokens.clear()
 
     def add_file(self, path, content):
-        self._store(tuple(path), bytes(content))
+        self.items[tuple(path)] = {"id": uuid.uuid4().hex, "name": path[-1], "size": len(content), "file": {}}
+        self.items[tuple(path)]["content"] = bytes(content)
 
     def content(self, path):
         return self.items[tuple(path)]["content"]
@@ -137,6 +139,9 @@ class FakeGraph:
         return {k: v for k, v in item.items() if k != "content"}
 
     def _store(self, path, content):
+        if self.short_commits:
+            self.short_commits -= 1
+            content = content[:-1]
         name = path[-1]
         self.items[path] = {
             "id": uuid.uuid4().hex.upper(),

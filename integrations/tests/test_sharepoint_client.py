@@ -341,3 +341,34 @@ def test_it_never_logs_the_secret_the_token_or_an_upload_url(graph, settings, ca
     assert "another-secret-value" not in logged
     assert "tempauth" not in logged
     assert not any(token in logged for token in graph.tokens)
+
+
+def test_it_tries_again_once_with_a_new_token_after_a_401(graph):
+    graph.fail("put", 401, code="InvalidAuthenticationToken")
+
+    upload(b"data", name="a.txt")
+
+    assert graph.content([*FOLDER, "a.txt"]) == b"data"
+    assert graph.token_requests == 2
+
+
+def test_it_calls_a_second_401_in_a_row_a_permanent_failure(graph):
+    graph.fail("put", 401, code="InvalidAuthenticationToken")
+    graph.fail("put", 401, code="InvalidAuthenticationToken")
+
+    with pytest.raises(SharePointError) as failure:
+        upload(b"data", name="a.txt")
+
+    assert not failure.value.retryable
+    assert failure.value.status == 401
+
+
+@pytest.mark.parametrize("size", [1000, 6 * MiB])
+def test_it_checks_the_size_sharepoint_kept(graph, size):
+    graph.short_commits = 1
+
+    with pytest.raises(SharePointError) as failure:
+        upload(os.urandom(size), name="short.bin")
+
+    assert failure.value.retryable
+    assert failure.value.code == "sizeMismatch"
