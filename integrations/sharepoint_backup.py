@@ -40,12 +40,12 @@ SWEEP_BATCH = 200
 _disabled_logged = False
 
 
-def record_backup_outcome(outcome, *, message_id):
+def record_backup_outcome(outcome, *, message_id, reason=""):
     """The one place every backup outcome passes through (logs; counted as
     sharepoint_uploads_total{status=outcome}). Outcomes: uploaded, already_uploaded,
-    disabled, no_file, busy, retry, failed."""
+    disabled, no_file, busy, retry, failed. reason is Graph's error code, never content."""
     level = logging.WARNING if outcome == "failed" else logging.INFO
-    log.log(level, "SharePoint backup of message %s: %s", message_id, outcome)
+    log.log(level, "SharePoint backup of message %s: %s%s", message_id, outcome, f" ({reason})" if reason else "")
 
 
 def _log_disabled_once():
@@ -141,7 +141,7 @@ def _upload(message):
     except SharePointError as error:
         if error.retryable:
             _set_backup(message, sharepoint_error=str(error))
-            record_backup_outcome("retry", message_id=message.pk)
+            record_backup_outcome("retry", message_id=message.pk, reason=str(error.code or error.status or "error"))
             raise
         return _record_failure(message, error)
     _set_backup(
@@ -157,8 +157,7 @@ def _upload(message):
 
 def _record_failure(message, error, prefix=""):
     _set_backup(message, sharepoint_state=State.FAILED, sharepoint_error=f"{prefix}{error}")
-    log.warning("SharePoint backup of message %s failed: %s", message.pk, error.code or error.status or "error")
-    record_backup_outcome("failed", message_id=message.pk)
+    record_backup_outcome("failed", message_id=message.pk, reason=str(error.code or error.status or "error"))
     return "failed"
 
 
