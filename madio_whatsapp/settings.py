@@ -258,3 +258,65 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Security hardening (issue 9): CSP, HTTPS, login lockout ------------------------
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS += ["madio_whatsapp", "csp", "axes"]
+# Axes turns a locked-out login into its answer on the way out, so it comes last.
+MIDDLEWARE += ["csp.middleware.CSPMiddleware", "axes.middleware.AxesMiddleware"]
+
+# No inline script, no eval, nothing from another site. htmx comes from django-htmx's
+# vendored file; base.html turns off its eval'd trigger filters and injected indicator
+# styles through <meta name="htmx-config">, so neither needs an exception here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: for the empty favicon; blob: for previews of a file picked in the composer.
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        # Same rule as X-Frame-Options: ERP pages on this site may frame the entity view.
+        "frame-ancestors": ["'self'"],
+    }
+}
+SECURE_REFERRER_POLICY = "same-origin"
+# The CSRF token reaches HTMX through the hx-headers attribute in base.html, never from script reading the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# Behind the TLS proxy plain http is redirected to https (the health probe may stay on http).
+SECURE_SSL_REDIRECT = flag("SECURE_SSL_REDIRECT", SECURE_PROXY_SSL_HEADER is not None)
+SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+# HSTS is sent only on https responses; one year in production unless set.
+SECURE_HSTS_SECONDS = read("SECURE_HSTS_SECONDS", env.int, 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = flag("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [
+    # X-Frame-Options is SAMEORIGIN on purpose: ERP pages on this site frame the entity view.
+    "security.W019",
+    # Joining the browsers' HSTS preload list is the domain owner's decision (SECURE_HSTS_PRELOAD).
+    "security.W021",
+]
+
+# Login lockout (django-axes) on the web login page and /api/auth/token alike: after
+# LOGIN_FAILURE_LIMIT failures for one username from one address, that pair waits
+# LOGIN_LOCKOUT_MINUTES. Keyed on the pair, so a stranger cannot lock staff out everywhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = read("LOGIN_FAILURE_LIMIT", env.int, 5)
+AXES_COOLOFF_TIME = timedelta(minutes=read("LOGIN_LOCKOUT_MINUTES", env.int, 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "madio_whatsapp.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "madio_whatsapp.security.lockout_response"
+# Failed attempts are kept in the database (admin: Axes > Access attempts; `manage.py axes_reset` unlocks).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Passwords never reach axes' records; neither do tokens.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "refresh", "access", "token"]
