@@ -926,10 +926,12 @@ def _media_store(message, spooled, info, size, verified):
     return message
 
 
-def media_sweep(*, older_than=timedelta(minutes=30), window=timedelta(days=1), limit=100):
+def media_sweep(*, older_than=timedelta(minutes=30), window=timedelta(days=1), limit=100, enqueue=None):
     """Enqueue downloads still pending long after their task's retries would have ended."""
-    from integrations.tasks import media_download_task
+    if enqueue is None:
+        from integrations.tasks import media_download_task
 
+        enqueue = media_download_task.delay
     now = timezone.now()
     # message_status_idx (status, created_at); the window keeps the scan small.
     pending = Message.objects.filter(
@@ -939,5 +941,5 @@ def media_sweep(*, older_than=timedelta(minutes=30), window=timedelta(days=1), l
     )
     ids = list(pending.order_by("created_at").values_list("pk", flat=True)[:limit])
     for pk in ids:
-        media_download_task.delay(pk)
+        enqueue(pk)
     return len(ids)
