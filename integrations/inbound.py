@@ -24,14 +24,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from django.core.cache import cache
 from django.core.files import File
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from chat.models import STATUS_RANK, Conversation, Message
 from chat.phones import InvalidPhone, normalize_phone
-from chat.services import conversation_apply_message, conversation_get_or_create
+from chat.services import conversation_apply_message, conversation_get_or_create, message_preview
 from integrations.models import WebhookEvent
 from integrations.whatsapp import TOKEN_CODES, CloudAPIClient, WhatsAppError
 
@@ -181,9 +182,13 @@ def process_webhook_event(event_id, *, force=False):
     event.processing_error = _clean("\n".join(errors))[:20000]
     # A database hiccup leaves the event unprocessed, so the sweeper tries it again.
     event.processed_at = None if transient else timezone.now()
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        notes=event.notes, processing_error=event.processing_error, processed_at=event.processed_at
-    )
+    rows = WebhookEvent.objects.filter(pk=event.pk)
+    try:
+        with transaction.atomic():
+            rows.update(notes=event.notes, processing_error=event.processing_error, processed_at=event.processed_at)
+    except DataError:  # notes the database refuses; the raw body still holds everything
+        event.notes = {"unstorable_notes": True}
+        rows.update(notes=event.notes, processing_error=event.processing_error, processed_at=event.processed_at)
     # A status can beat our send task, which stores the wamid after Meta answers. The send
     # task calls apply_pending_statuses after saving; checking again here, after the notes
     # are committed, means one of the two sides always sees the other.
@@ -283,17 +288,36 @@ def _process_value(value, where, notes, errors):
     return transient
 
 
-def webhook_events_sweep(*, older_than=timedelta(minutes=1), limit=100):
-    """Process events whose enqueue was lost (a broker outage, a worker that died)."""
-    cutoff = timezone.now() - older_than
-    # webhook_pending_idx (processed_at, received_at)
-    pending = WebhookEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff).order_by("received_at")
-    ids = list(pending.values_list("pk", flat=True)[:limit])
-    for pk in ids:
-        process_webhook_event(pk)
-    if ids:
-        logger.info("Webhook sweep processed %d event(s) left behind", len(ids))
-    return len(ids)
+SWEEP_LOCK = "integrations:webhook-sweep"
+
+
+def webhook_events_sweep(*, older_than=timedelta(minutes=1), batch=100, budget=timedelta(seconds=45)):
+    """Process events whose enqueue was lost (a broker outage, a worker that died).
+
+    Works through the backlog in batches for up to `budget`, oldest first; the next
+    beat run goes on from there. One sweeper at a time (a cache lock), so an outage's
+    backlog is not processed twice over.
+    """
+    if not cache.add(SWEEP_LOCK, True, timeout=int(budget.total_seconds()) + 15):
+        return 0
+    try:
+        done, deadline, last = 0, time.monotonic() + budget.total_seconds(), 0
+        cutoff = timezone.now() - older_than
+        while time.monotonic() < deadline:
+            # webhook_pending_idx (processed_at, received_at)
+            pending = WebhookEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff, pk__gt=last)
+            ids = list(pending.order_by("pk").values_list("pk", flat=True)[:batch])
+            for pk in ids:
+                process_webhook_event(pk)
+            done += len(ids)
+            if len(ids) < batch:
+                break
+            last = ids[-1]
+    finally:
+        cache.delete(SWEEP_LOCK)
+    if done:
+        logger.info("Webhook sweep processed %d event(s) left behind", done)
+    return done
 
 
 def webhook_events_replay(*, ids=None, failed=False, since=None, limit=1000):
@@ -628,8 +652,9 @@ def _apply_change(kind, msg, customer, wamid, at):
             .filter(whatsapp_message_id=original_id, direction=Message.Direction.INBOUND)
             .first()
         )
-        if original is None:
+        if original is None or original.from_phone != customer.sender:
             return None
+        old_preview = message_preview(original)
         data = dict(original.data)
         if wamid in data.get("change_ids", []):
             return "duplicate"
@@ -657,7 +682,11 @@ def _apply_change(kind, msg, customer, wamid, at):
         original.data = _clean(data)
         original.updated_at = timezone.now()
         original.save(update_fields=["message_body", "caption", "data", "updated_at"])
-        Conversation.objects.filter(pk=original.conversation_id).update(updated_at=original.updated_at)
+        rows = Conversation.objects.filter(pk=original.conversation_id)
+        rows.update(updated_at=original.updated_at)
+        # When the changed message is the one the inbox shows, show its new state.
+        new_preview = "This message was deleted" if data.get("revoked") else message_preview(original)
+        rows.filter(last_message_preview=old_preview).update(last_message_preview=new_preview)
     return "edited" if kind == "edit" else "revoked"
 
 
@@ -668,7 +697,7 @@ def apply_status(status):
     """Apply one entry of statuses[] to our outbound message; only ever forward.
 
     Returns "applied", "unchanged" (a duplicate or a late one), "unknown" (no message
-    has that wamid yet) or "invalid".
+    has that wamid yet), "not_outbound" (the wamid is a customer's message) or "invalid".
     """
     wamid = _str(status.get("id"), 512)
     name = _str(status.get("status"), 20).lower()
@@ -680,7 +709,7 @@ def apply_status(status):
         if message is None:
             return "unknown"
         if message.direction != Message.Direction.OUTBOUND:
-            return "invalid"
+            return "not_outbound"
         changed = set()
         target = Message.Status.READ if name == "played" else name
         if STATUS_RANK[target] > STATUS_RANK.get(message.status, 0):

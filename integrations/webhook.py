@@ -55,8 +55,11 @@ def _read_body(request):
     DATA_UPLOAD_MAX_MEMORY_SIZE can never turn a large delivery into a 400.
     """
     limit = settings.WHATSAPP_WEBHOOK_MAX_BYTES
+    if not request.META.get("CONTENT_LENGTH"):
+        # Django reads no body without a length; Meta always sends one.
+        return None, _text("Content-Length required", 411)
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(request.META["CONTENT_LENGTH"])
     except ValueError:
         return None, _text("Invalid Content-Length", 400)
     if length > limit:

@@ -439,3 +439,21 @@ def test_counters_use_whatsapp_time_not_arrival_time(deliver):
     assert conversation.last_message_at == SENT_AT
     assert conversation.updated_at > SENT_AT
     assert conversation.updated_at <= timezone.now()
+
+
+def test_an_edit_from_someone_else_does_not_change_the_original(deliver):
+    deliver("text_message")
+    body = load_fixture("edit_message")
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = "918765432109"
+    body["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = "918765432109"
+    post_body(Client(), json.dumps(body).encode())
+    process_webhook_event(WebhookEvent.objects.latest("pk").pk)
+    assert Message.objects.get(whatsapp_message_id=wamid("TEXT01")).message_body.endswith("Friday?")
+
+
+def test_an_edit_or_revoke_of_the_latest_message_updates_the_inbox_preview(deliver):
+    deliver("text_message")
+    deliver("edit_message")
+    assert Conversation.objects.get().last_message_preview == "Hello, is the site visit still on for Saturday?"
+    deliver("revoke_message")
+    assert Conversation.objects.get().last_message_preview == "This message was deleted"

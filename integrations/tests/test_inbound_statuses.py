@@ -137,6 +137,9 @@ def test_a_status_on_an_inbound_message_changes_nothing(deliver):
     process_webhook_event(event.pk)
     inbound.refresh_from_db()
     assert inbound.status == "received"
+    event.refresh_from_db()
+    assert event.processing_error == ""
+    assert event.notes["outcomes"] == {"status_not_outbound": 1}
 
 
 def test_the_webhook_s_own_errors_are_kept_on_the_event(deliver, caplog):

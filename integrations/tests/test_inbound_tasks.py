@@ -122,3 +122,27 @@ def test_the_replay_command_can_pick_failed_events_and_a_start_date(post_fixture
     event.refresh_from_db()
     assert event.processing_error == ""
     assert Message.objects.count() == 1
+
+
+def test_the_sweeper_works_through_a_backlog_in_batches(post_fixture):
+    for _ in range(5):
+        post_fixture("text_message")
+    WebhookEvent.objects.update(received_at=timezone.now() - timezone.timedelta(minutes=5))
+    assert webhook_events_sweep(batch=2) == 5
+    assert not WebhookEvent.objects.filter(processed_at=None).exists()
+    assert Message.objects.count() == 1
+
+
+def test_only_one_sweeper_runs_at_a_time(post_fixture):
+    from django.core.cache import cache
+
+    from integrations.inbound import SWEEP_LOCK
+
+    post_fixture("text_message")
+    WebhookEvent.objects.update(received_at=timezone.now() - timezone.timedelta(minutes=5))
+    cache.add(SWEEP_LOCK, True, 60)
+    try:
+        assert webhook_events_sweep() == 0
+    finally:
+        cache.delete(SWEEP_LOCK)
+    assert webhook_events_sweep() == 1

@@ -175,6 +175,13 @@ def test_it_answers_503_not_500_when_the_database_cannot_store(client, monkeypat
 
 
 @pytest.mark.django_db
+def test_it_asks_for_a_length_when_a_delivery_has_none(client):
+    response = client.generic("POST", URL, HTTP_X_HUB_SIGNATURE_256=sign(b""))
+    assert response.status_code == 411
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
 def test_it_allows_only_get_and_post(client):
     assert client.put(URL, data=b"{}").status_code == 405
     assert client.delete(URL).status_code == 405
