@@ -278,6 +278,8 @@ def _process_value(value, where, notes, errors):
         _count(notes, f"status_{outcome}")
         if outcome == "unknown":
             notes.setdefault("unknown_statuses", []).append(_clean(status))
+        elif outcome == "unrecognised":
+            notes.setdefault("unrecognised_statuses", []).append(_clean(status))
         elif outcome == "invalid":
             errors.append(f"{item} has no usable id or status")
     for error in _list(value.get("errors")):
@@ -697,12 +699,15 @@ def apply_status(status):
     """Apply one entry of statuses[] to our outbound message; only ever forward.
 
     Returns "applied", "unchanged" (a duplicate or a late one), "unknown" (no message
-    has that wamid yet), "not_outbound" (the wamid is a customer's message) or "invalid".
+    has that wamid yet), "not_outbound" (the wamid is a customer's message), "unrecognised"
+    (a status name we do not know) or "invalid".
     """
     wamid = _str(status.get("id"), 512)
     name = _str(status.get("status"), 20).lower()
-    if not wamid or name not in STATUS_TIME_FIELDS:
+    if not wamid or not name:
         return "invalid"
+    if name not in STATUS_TIME_FIELDS:
+        return "unrecognised"  # a status WhatsApp added later: kept in the event's notes
     at = parse_timestamp(status.get("timestamp")) or timezone.now()
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(whatsapp_message_id=wamid).first()

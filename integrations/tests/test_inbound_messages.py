@@ -457,3 +457,32 @@ def test_an_edit_or_revoke_of_the_latest_message_updates_the_inbox_preview(deliv
     assert Conversation.objects.get().last_message_preview == "Hello, is the site visit still on for Saturday?"
     deliver("revoke_message")
     assert Conversation.objects.get().last_message_preview == "This message was deleted"
+
+
+def _text_delivery(tag, body="Hello"):
+    delivery = load_fixture("text_message")
+    message = delivery["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(id=f"wamid.{tag}", text={"body": body})
+    return json.dumps(delivery).encode()
+
+
+def test_processing_cost_does_not_grow_with_history():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(tag):
+        post_body(Client(), _text_delivery(tag))
+        event = WebhookEvent.objects.latest("pk")
+        with CaptureQueriesContext(connection) as captured:
+            process_webhook_event(event.pk)
+        return len(captured)
+
+    queries_for("first")  # creates the conversation
+    early = queries_for("second")
+    conversation = Conversation.objects.get()
+    Message.objects.bulk_create(
+        Message(conversation=conversation, direction="inbound", whatsapp_message_id=f"wamid.old{i}") for i in range(60)
+    )
+    for i in range(20):
+        post_body(Client(), _text_delivery(f"past{i}"))
+    assert queries_for("later") == early

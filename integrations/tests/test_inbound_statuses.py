@@ -156,3 +156,16 @@ def test_a_template_status_update_is_kept_not_failed(deliver):
     assert event.processed_at is not None
     assert event.notes["fields"] == [{"field": "message_template_status_update", "where": "entry[0].changes[0]"}]
     assert not Message.objects.exists()
+
+
+def test_a_status_name_whatsapp_adds_later_is_kept_not_failed(ours):
+    body = load_fixture("status_delivered")
+    body["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = "deleted"
+    post_body(Client(), json.dumps(body).encode())
+    event = WebhookEvent.objects.get()
+    process_webhook_event(event.pk)
+    event.refresh_from_db()
+    assert event.processing_error == ""
+    assert event.notes["unrecognised_statuses"][0]["status"] == "deleted"
+    ours.refresh_from_db()
+    assert ours.status == "sending"

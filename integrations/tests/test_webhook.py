@@ -185,3 +185,13 @@ def test_it_asks_for_a_length_when_a_delivery_has_none(client):
 def test_it_allows_only_get_and_post(client):
     assert client.put(URL, data=b"{}").status_code == 405
     assert client.delete(URL).status_code == 405
+
+
+@pytest.mark.django_db
+def test_storing_a_delivery_is_one_insert_whatever_is_stored_already(client, django_assert_num_queries):
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    for _ in range(30):
+        post_body(client, body)
+    # A savepoint (the test's transaction stands in for the commit), the insert, its release.
+    with django_assert_num_queries(3):
+        assert post_body(client, body).status_code == 200
