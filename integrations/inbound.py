@@ -439,7 +439,12 @@ def _receive_message(msg, contacts, metadata):
 
 
 def _store_message(msg, kind, customer, wamid, at, metadata):
-    conversation = _conversation(customer, at)
+    conversation = None
+    if kind == "system":  # a changed user id: the conversation is the previous id's
+        previous_user_id = _str(_obj(msg.get("system")).get("previous_user_id"), 200).strip()
+        if previous_user_id:
+            conversation = Conversation.objects.filter(wa_user_id=previous_user_id).first()
+    conversation = conversation or _conversation(customer, at)
     fields = message_content(msg, kind)
     data = fields.pop("data")
     _common_data(msg, data, fields)
@@ -470,11 +475,42 @@ def _store_message(msg, kind, customer, wamid, at, metadata):
         conversation_apply_message(message=message)
     else:
         _touch_conversation(conversation, at or message.created_at)
+    if kind == "system":
+        _follow_identity_change(message, conversation, _obj(msg.get("system")))
     if message.media_state == Message.MediaState.PENDING:
         from integrations.tasks import media_download_task
 
         transaction.on_commit(partial(media_download_task.delay, message.pk), robust=True)
     return message
+
+
+def _follow_identity_change(message, conversation, system):
+    """A customer who changed number or user id stays one conversation, unless the new
+    identity already has a conversation of its own (then both are kept, and noted)."""
+    changes = {}
+    new_digits = re.sub(r"\D", "", _str(system.get("wa_id") or system.get("new_wa_id"), 64))
+    new_phone = _phone(new_digits) if system.get("type") == "user_changed_number" else None
+    if new_phone and new_phone != conversation.other_party:
+        changes["other_party"] = new_phone
+    new_user_id = _str(system.get("user_id"), 200).strip()
+    previous_user_id = _str(system.get("previous_user_id"), 200).strip()
+    if new_user_id and len(new_user_id) <= 128 and conversation.wa_user_id in (None, previous_user_id):
+        if new_user_id != conversation.wa_user_id:
+            changes["wa_user_id"] = new_user_id
+    if not changes:
+        return
+    taken = Conversation.objects.exclude(pk=conversation.pk).filter(
+        Q(other_party=changes.get("other_party", "-")) | Q(wa_user_id=changes.get("wa_user_id", "-"))
+    )
+    applied = not taken.exists()
+    if applied:
+        try:
+            with transaction.atomic():
+                Conversation.objects.filter(pk=conversation.pk).update(**changes, updated_at=timezone.now())
+        except IntegrityError:
+            applied = False
+    message.data = {**message.data, "identity_change": {**changes, "applied": applied}}
+    Message.objects.filter(pk=message.pk).update(data=message.data)
 
 
 def _touch_conversation(conversation, at):

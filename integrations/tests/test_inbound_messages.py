@@ -486,3 +486,47 @@ def test_processing_cost_does_not_grow_with_history():
     for i in range(20):
         post_body(Client(), _text_delivery(f"past{i}"))
     assert queries_for("later") == early
+
+
+def _from(delivery, **fields):
+    message = delivery["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(fields)
+    post_body(Client(), json.dumps(delivery).encode())
+    event = WebhookEvent.objects.latest("pk")
+    process_webhook_event(event.pk)
+    event.refresh_from_db()
+    return event
+
+
+def test_a_customer_who_changes_number_stays_one_conversation(deliver):
+    deliver("text_message")
+    deliver("system_message")
+    conversation = Conversation.objects.get()
+    assert conversation.other_party == "+919876500000"
+    assert only_message_of("system").data["identity_change"] == {"other_party": "+919876500000", "applied": True}
+    _from(load_fixture("text_message"), id="wamid.fromnew", **{"from": "919876500000"})
+    assert Conversation.objects.count() == 1
+    assert Message.objects.filter(conversation=conversation).count() == 3
+
+
+def test_a_changed_number_that_already_has_a_conversation_keeps_both(deliver):
+    conversation_get_or_create(phone="+919876500000")
+    deliver("system_message")
+    assert Conversation.objects.filter(other_party="+919876543210").exists()
+    assert only_message_of("system").data["identity_change"]["applied"] is False
+
+
+def test_a_customer_whose_user_id_changes_stays_one_conversation(deliver):
+    deliver("username_customer")
+    deliver("system_user_changed_user_id")
+    conversation = Conversation.objects.get()
+    assert conversation.wa_user_id == "US.88810000000000000001"
+    delivery = load_fixture("username_customer")
+    delivery["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"] = "US.88810000000000000001"
+    _from(delivery, id="wamid.fromnewid", from_user_id="US.88810000000000000001")
+    assert Conversation.objects.count() == 1
+    assert Message.objects.filter(conversation=conversation).count() == 3
+
+
+def only_message_of(kind):
+    return Message.objects.get(message_type="unsupported", data__raw_type=kind)
