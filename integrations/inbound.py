@@ -43,9 +43,15 @@ MB = 1024 * 1024
 MEDIA_LIMITS = {"image": 5 * MB, "video": 16 * MB, "audio": 16 * MB, "document": 100 * MB, "sticker": 500 * 1024}
 # How far back apply_pending_statuses looks for statuses that beat our send task to the database.
 PENDING_STATUS_WINDOW = timedelta(minutes=15)
-STATUS_TIME_FIELDS = {"sent": "sent_at", "delivered": "delivered_at", "read": "seen_at", "played": "seen_at"}
-STATUS_TIME_FIELDS["failed"] = "failed_at"
-# Django truncates nothing: strings longer than a column are refused by PostgreSQL.
+# The statuses Meta reports; "played" (a voice message was played) counts as read.
+STATUS_TIME_FIELDS = {
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "read": "seen_at",
+    "played": "seen_at",
+    "failed": "failed_at",
+}
+# An IntegerField's range: a larger error code is dropped rather than refused by the database.
 MAX_INT = 2**31 - 1
 
 

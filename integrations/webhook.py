@@ -42,7 +42,12 @@ def _verify(request):
     mode = request.GET.get("hub.mode", "")
     given = request.GET.get("hub.verify_token", "")
     challenge = request.GET.get("hub.challenge", "")
-    if mode == "subscribe" and token and hmac.compare_digest(given.encode(), token.encode()) and challenge:
+    if (
+        mode == "subscribe"
+        and token
+        and hmac.compare_digest(given.encode("utf-8", "replace"), token.encode())
+        and challenge
+    ):
         return _text(challenge[:512], 200)
     logger.warning("Webhook verification refused (mode=%r)", mode[:20])
     return _text("Verification failed", 403)

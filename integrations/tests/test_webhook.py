@@ -46,6 +46,12 @@ def test_it_refuses_a_handshake_that_is_not_meta_s(client, params):
 
 
 @pytest.mark.django_db
+def test_it_refuses_a_handshake_with_undecodable_bytes(client):
+    query = "hub.mode=subscribe&hub.verify_token=%ff%fe%00&hub.challenge=1"
+    assert client.get(f"{URL}?{query}").status_code == 403
+
+
+@pytest.mark.django_db
 def test_it_refuses_every_handshake_while_no_verify_token_is_set(client, settings):
     settings.WHATSAPP_WEBHOOK_VERIFY_TOKEN = ""
     response = client.get(URL, {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"})
