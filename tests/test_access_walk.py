@@ -134,15 +134,18 @@ def records(db, agent):
     return message
 
 
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
 def request(client, method, path, **extra):
     extra.setdefault("REMOTE_ADDR", next(STRANGERS))
     if method == "get":
         return client.get(path, **extra)
-    return client.post(path, "{}" if path.startswith("/api/") else {}, **_content_type(path), **extra)
-
-
-def _content_type(path):
-    return {"content_type": "application/json"} if path.startswith("/api/") else {}
+    if path.startswith("/api/"):
+        return getattr(client, method)(path, "{}", content_type="application/json", **extra)
+    if method == "post":
+        return client.post(path, {}, **extra)
+    return getattr(client, method)(path, "", content_type="application/x-www-form-urlencoded", **extra)
 
 
 def test_it_walks_every_pattern_including_the_chat_pages():
@@ -187,7 +190,7 @@ def walk_as(client, user, **extra):
         if endpoint.name in PUBLIC:
             continue
         client.force_login(user)  # in case a URL logged the user out
-        for method in ("get", "post"):
+        for method in METHODS:
             response = request(client, method, path, **extra)
             why = refusal(endpoint, response)
             body = b"".join(response.streaming_content) if response.streaming else response.content
@@ -214,8 +217,8 @@ def test_it_catches_a_url_that_forgets_the_permission(client, outsider, records)
     with override_settings(ROOT_URLCONF=__name__):
         problems = walk_as(client, outsider)
     assert problems == [
-        f"GET /leak/{ID} (leak /leak/(?P<pk>[0-9]+)): showed chat data (answered 200)",
-        f"POST /leak/{ID} (leak /leak/(?P<pk>[0-9]+)): showed chat data (answered 200)",
+        f"{method.upper()} /leak/{ID} (leak /leak/(?P<pk>[0-9]+)): showed chat data (answered 200)"
+        for method in METHODS
     ]
 
 
@@ -226,7 +229,7 @@ def test_it_refuses_every_api_endpoint_to_a_jwt_without_the_chat_permission(clie
     problems = []
     api = [(e, p) for e, p in all_paths() if e.is_api and e.name not in PUBLIC]
     for endpoint, path in api:
-        for method in ("get", "post"):
+        for method in METHODS:
             response = request(client, method, path, HTTP_AUTHORIZATION=f"Bearer {token}")
             if response.status_code not in {403, 405}:
                 problems.append(f"{method.upper()} {path} ({endpoint}): answered {response.status_code}")
@@ -238,7 +241,7 @@ def test_it_sends_strangers_to_the_login_page(client, records):
     for endpoint, path in all_paths():
         if endpoint.name in PUBLIC or endpoint.is_admin:
             continue
-        for method in ("get", "post"):
+        for method in METHODS:
             response = request(client, method, path)
             status = response.status_code
             to_login = status == 302 and response["Location"].startswith("/accounts/login/")
@@ -252,16 +255,17 @@ def test_it_allows_no_csrf_exemption_but_the_webhook_and_the_token_api():
     assert exempt == {"integrations:webhook /api/whatsapp/webhook"}
 
 
-def test_it_refuses_every_page_post_without_the_csrf_token(agent, records):
+def test_it_refuses_every_page_write_without_the_csrf_token(agent, records):
     client = Client(enforce_csrf_checks=True)
     client.force_login(agent)
     problems = []
     for endpoint, path in all_paths():
         if endpoint.is_api or endpoint.name == "integrations:webhook":
             continue
-        response = client.post(path, {}, HTTP_HX_REQUEST="true")
-        if response.status_code != 403 or b"CSRF" not in response.content:
-            problems.append(f"POST {path} ({endpoint}): answered {response.status_code}")
+        for method in METHODS[1:]:
+            response = request(client, method, path, HTTP_HX_REQUEST="true")
+            if response.status_code != 403 or b"CSRF" not in response.content:
+                problems.append(f"{method.upper()} {path} ({endpoint}): answered {response.status_code}")
     assert problems == []
 
 
