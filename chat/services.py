@@ -178,12 +178,16 @@ def message_queue(
         reply_to_whatsapp_id=reply_to_whatsapp_id,
         idempotency_key=idempotency_key or None,
         retry_of=retry_of,
-        file_name=file_name,
+        # Shown as given, less what the database cannot hold (NUL) or the column cannot fit.
+        file_name=file_name.replace("\x00", "")[:255],
         mime_type=mime_type,
     )
     if file is not None:
+        from integrations.inbound import safe_file_name  # one rule for every stored name (issue 9)
+
         message.file_size = file.size
-        message.file.save(file_name or getattr(file, "name", "file"), file, save=False)
+        stored_name = safe_file_name(file_name or getattr(file, "name", ""), fallback=message_type)
+        message.file.save(stored_name, file, save=False)
         message.media_state = Message.MediaState.READY
     elif stored_file:  # a file this system already keeps (a retry): no copy, no second backup
         message.file.name = stored_file
