@@ -41,3 +41,9 @@ format: setup-dev
 
 clean:
 	rm -rf $(VENV) var/test
+
+# About ten minutes of load with worker crashes and Redis/PostgreSQL restarts, asserting nothing is lost
+# (benchmarks/soak.py, figures in benchmarks/SOAK.md). ARGS="--dry-run" skips the server restarts.
+.PHONY: soak
+soak: setup
+	$(BIN)/python benchmarks/soak.py $(ARGS)
