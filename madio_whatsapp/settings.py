@@ -124,6 +124,8 @@ try:
 except Exception:
     fail("DATABASE_URL", "is not a database URL Django understands (postgres://user@host:5432/name)")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests use a file, not memory, so a real Celery worker process can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
     # The web server and the Celery worker write at the same time: WAL lets readers
     # go on, IMMEDIATE transactions wait for the write lock instead of failing.
     DATABASES["default"]["OPTIONS"] = {
@@ -229,6 +231,37 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v24.0")
 # Turn off the local 24-hour window check for numbers with history from before
 # this system; Meta's own 131047 then explains a refused send.
 WHATSAPP_ENFORCE_SERVICE_WINDOW = flag("WHATSAPP_ENFORCE_SERVICE_WINDOW", True)
+
+# --- Outbound sends (integrations.outbound, integrations.tasks "Outbound") ---------------
+# Meta's throughput cap per business number, messages per second, shared by all workers.
+WHATSAPP_SEND_RATE = read("WHATSAPP_SEND_RATE", env.float, 80.0)
+# How long a worker waits for a throughput slot before rescheduling the send instead.
+WHATSAPP_SEND_RATE_MAX_WAIT = read("WHATSAPP_SEND_RATE_MAX_WAIT", env.float, 5.0)
+# Tries per message for retryable errors (then failed), and the backoff between them.
+WHATSAPP_SEND_MAX_ATTEMPTS = read("WHATSAPP_SEND_MAX_ATTEMPTS", env.int, 6)
+WHATSAPP_SEND_RETRY_BASE_SECONDS = read("WHATSAPP_SEND_RETRY_BASE_SECONDS", env.float, 4.0)
+WHATSAPP_SEND_RETRY_MAX_DELAY = read("WHATSAPP_SEND_RETRY_MAX_DELAY", env.float, 300.0)
+# The sweeper: re-enqueue messages queued and untouched this long (longer than the
+# longest backoff), and settle messages stuck "sending" this long.
+WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES = read("WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES", env.int, 10)
+WHATSAPP_SWEEP_SENDING_AFTER_MINUTES = read("WHATSAPP_SWEEP_SENDING_AFTER_MINUTES", env.int, 15)
+WHATSAPP_SWEEP_BATCH = 1000
+WHATSAPP_TEMPLATE_SYNC_MINUTES = read("WHATSAPP_TEMPLATE_SYNC_MINUTES", env.int, 60)
+CELERY_TASK_ROUTES.update(
+    {
+        "integrations.tasks.message_send_task": {"queue": "whatsapp"},
+        "integrations.tasks.message_mark_read_task": {"queue": "whatsapp"},
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "whatsapp-send-sweeper": {"task": "integrations.tasks.messages_sweep_task", "schedule": 60.0},
+        "whatsapp-templates-sync": {
+            "task": "integrations.tasks.templates_sync_task",
+            "schedule": WHATSAPP_TEMPLATE_SYNC_MINUTES * 60.0,
+        },
+    }
+)
 
 # --- SharePoint (Microsoft Graph) -------------------------------------------------
 SHAREPOINT_TENANT_ID = env.str("SHAREPOINT_TENANT_ID", default="")
