@@ -276,11 +276,14 @@ class Simulator:
     # --- running -------------------------------------------------------------------
 
     def start(self):
-        for target in (self.server.serve_forever, self._deliver_loop):
+        for target in (self._serve, self._deliver_loop):
             thread = threading.Thread(target=target, daemon=True, name=f"whatsapp-simulator-{target.__name__}")
             thread.start()
             self._threads.append(thread)
         return self
+
+    def _serve(self):
+        self.server.serve_forever(poll_interval=0.05)
 
     def stop(self):
         with self.lock:
@@ -801,8 +804,15 @@ def _handler_for(simulator):
             self._send(error.http_status, error.body(), headers=headers)
 
         def _body(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
+            return self._raw
+
+        def _read_body(self):
+            # Read the whole body before any answer, so a keep-alive connection stays in step.
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = 0
+            self._raw = self.rfile.read(length) if length > 0 else b""
 
         def _json(self):
             raw = self._body()
@@ -913,9 +923,12 @@ def _handler_for(simulator):
 
         def _dispatch(self, method):
             try:
+                self._read_body()
                 self._route(method)
             except MetaError as error:
                 self._error(error)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller stopped waiting (a client timeout): nothing to answer
             except Exception:
                 logger.exception("The simulator failed on %s %s", method, urlsplit(self.path).path)
                 self._error(MetaError(1, "(#1) An unknown error occurred", http_status=500))

@@ -27,7 +27,7 @@ def message_send_task(self, message_id):
     try:
         return message_deliver(message_id=message_id)
     except RetryLater as later:
-        raise self.retry(countdown=later.countdown) from None
+        raise self.retry(countdown=later.countdown)  # noqa: B904 - Retry's cause is the RetryLater
 
 
 @shared_task(bind=True, acks_late=True, max_retries=READ_RECEIPT_MAX_RETRIES, queue="whatsapp")
@@ -41,7 +41,7 @@ def message_mark_read_task(self, message_id):
         if self.request.retries >= READ_RECEIPT_MAX_RETRIES:
             logger.warning("Gave up the read receipt for message %s", message_id)
             return False
-        raise self.retry(countdown=later.countdown) from None
+        raise self.retry(countdown=later.countdown)  # noqa: B904 - Retry's cause is the RetryLater
 
 
 @shared_task(acks_late=True)

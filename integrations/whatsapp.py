@@ -152,6 +152,7 @@ class CloudAPIClient:
             token=settings.WHATSAPP_ACCESS_TOKEN,
             phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
             business_account_id=settings.WHATSAPP_BUSINESS_ACCOUNT_ID,
+            timeout=(5, getattr(settings, "WHATSAPP_API_READ_TIMEOUT", 30)),
         )
 
     # --- transport -------------------------------------------------------------

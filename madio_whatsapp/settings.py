@@ -233,6 +233,8 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v24.0")
 WHATSAPP_ENFORCE_SERVICE_WINDOW = flag("WHATSAPP_ENFORCE_SERVICE_WINDOW", True)
 
 # --- Outbound sends (integrations.outbound, integrations.tasks "Outbound") ---------------
+# Seconds to wait for the Cloud API's answer (a send with no answer is not repeated).
+WHATSAPP_API_READ_TIMEOUT = read("WHATSAPP_API_READ_TIMEOUT", env.float, 30.0)
 # Meta's throughput cap per business number, messages per second, shared by all workers.
 WHATSAPP_SEND_RATE = read("WHATSAPP_SEND_RATE", env.float, 80.0)
 # How long a worker waits for a throughput slot before rescheduling the send instead.
