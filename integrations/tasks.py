@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 READ_RECEIPT_MAX_RETRIES = 5
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None, queue="whatsapp")
+@shared_task(bind=True, acks_late=True, max_retries=None)
 def message_send_task(self, message_id):
     """Send one queued outbound message (once: see integrations.outbound).
 
@@ -30,7 +30,7 @@ def message_send_task(self, message_id):
         raise self.retry(countdown=later.countdown)  # noqa: B904 - Retry's cause is the RetryLater
 
 
-@shared_task(bind=True, acks_late=True, max_retries=READ_RECEIPT_MAX_RETRIES, queue="whatsapp")
+@shared_task(bind=True, acks_late=True, max_retries=READ_RECEIPT_MAX_RETRIES)
 def message_mark_read_task(self, message_id):
     """Send WhatsApp the read receipt for an inbound message."""
     from integrations.outbound import RetryLater, message_mark_read_remote
