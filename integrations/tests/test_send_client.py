@@ -101,9 +101,7 @@ def test_it_sends_a_reaction_and_marks_a_message_read(client_api, simulator):
 
 def test_it_lists_every_template_across_pages(client_api, simulator):
     templates = client_api.list_templates(limit=2)
-    assert [(t["name"], t["language"]) for t in templates] == [
-        (t["name"], t["language"]) for t in simulator.templates
-    ]
+    assert [(t["name"], t["language"]) for t in templates] == [(t["name"], t["language"]) for t in simulator.templates]
 
 
 @pytest.mark.parametrize("code", [1, 2, 4, 80007, 130429, 131000, 131048, 131056])
