@@ -27,6 +27,7 @@ import mimetypes
 import os
 import random
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db.models import F
@@ -119,14 +120,14 @@ def _upload(client, message):
     return media_id
 
 
-def _request(client, message):
-    """Send the message's content; returns the wamid."""
+def _prepare(client, message):
+    """Everything before the send itself (upload, template check); returns the send, ready to call."""
     to = message.to_phone or message.conversation.recipient
     reply_to = message.reply_to_whatsapp_id or None
     tag = callback_data(message.pk)
     kind = message.message_type
     if kind == Message.Type.TEXT:
-        return client.send_text(to, message.message_body, reply_to=reply_to, callback_data=tag)
+        return partial(client.send_text, to, message.message_body, reply_to=reply_to, callback_data=tag)
     if kind in Message.MEDIA_TYPES:
         link = (message.data or {}).get("link") or None
         media_id = message.media_id or None
@@ -134,7 +135,8 @@ def _request(client, message):
             if not message.file:
                 raise LocalSendError("There is no file or link to send")
             media_id = _upload(client, message)
-        return client.send_media(
+        return partial(
+            client.send_media,
             to,
             kind,
             media_id=media_id,
@@ -153,16 +155,31 @@ def _request(client, message):
             parameters=template.get("parameters"),
             components=template.get("components"),
         )
-        return client.send_template(to, name, language, components, reply_to=reply_to, callback_data=tag)
+        return partial(client.send_template, to, name, language, components, reply_to=reply_to, callback_data=tag)
     if kind == Message.Type.REACTION:
         target = (message.data or {}).get("message_id") or message.reply_to_whatsapp_id
         if not target:
             raise LocalSendError("A reaction needs the message it reacts to")
-        return client.send_reaction(to, target, message.message_body, callback_data=tag)
+        return partial(client.send_reaction, to, target, message.message_body, callback_data=tag)
     content = (message.data or {}).get(kind)
     if isinstance(content, dict | list):  # location, contacts, interactive: stored as Meta's object
-        return client.send(to, kind, content, reply_to=reply_to, callback_data=tag)
+        return partial(client.send, to, kind, content, reply_to=reply_to, callback_data=tag)
     raise LocalSendError(f"This system cannot send a '{kind}' message")
+
+
+def _wait_for_throughput(message):
+    """Take a slot of the number's throughput cap, right before the send; else give the claim back."""
+    if throughput_wait(
+        number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "default",
+        rate=settings.WHATSAPP_SEND_RATE,
+        max_wait=settings.WHATSAPP_SEND_RATE_MAX_WAIT,
+    ):
+        return
+    # Waiting is no failed try: back to queued, the attempt not counted, and the task rescheduled.
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
+        status=Message.Status.QUEUED, send_attempts=F("send_attempts") - 1, updated_at=timezone.now()
+    )
+    raise RetryLater(seconds_to_next_window() + random.uniform(0, 1), reason="throughput cap")
 
 
 def _fail(message, *, code, title, details, now=None):
@@ -226,13 +243,6 @@ def message_deliver(*, message_id, client=None):
         or message.status != Message.Status.QUEUED
     ):
         return "skipped"
-    # Wait for a throughput slot before claiming, so a waiting row stays plain "queued".
-    if not throughput_wait(
-        number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "default",
-        rate=settings.WHATSAPP_SEND_RATE,
-        max_wait=settings.WHATSAPP_SEND_RATE_MAX_WAIT,
-    ):
-        raise RetryLater(seconds_to_next_window() + random.uniform(0, 1), reason="throughput cap")
     claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, whatsapp_message_id=None).update(
         status=Message.Status.SENDING, send_attempts=F("send_attempts") + 1, updated_at=timezone.now()
     )
@@ -241,7 +251,10 @@ def message_deliver(*, message_id, client=None):
     message.refresh_from_db(fields=["send_attempts", "media_id", "data"])
     client = client or CloudAPIClient.from_settings()
     try:
-        wamid = _request(client, message)
+        send = _prepare(client, message)
+        # The cap is taken right before the request, so sends leave at the rate, evenly spaced.
+        _wait_for_throughput(message)
+        wamid = send()
     except WhatsAppError as error:
         return _after_whatsapp_error(message, error)
     except TemplateInvalid as error:

@@ -63,12 +63,15 @@ def test_it_uploads_media_and_sends_it_by_id(client_api, simulator):
 def test_it_reads_media_info_and_downloads_with_the_token(client_api, simulator):
     media_id = client_api.upload_media(io.BytesIO(b"\x89PNG data"), mime_type="image/png", filename="p.png")
     info = client_api.media_info(media_id)
-    assert info["mime_type"] == "image/png" and info["file_size"] == 9 and info["id"] == media_id
+    assert info["mime_type"] == "image/png"
+    assert info["file_size"] == 9
+    assert info["id"] == media_id
     assert b"".join(client_api.download_media(info["url"], max_bytes=100)) == b"\x89PNG data"
     stranger = CloudAPIClient(base_url=simulator.url, version="v24.0", token="wrong", phone_number_id="1")
     with pytest.raises(WhatsAppError) as refused:
         b"".join(stranger.download_media(info["url"], max_bytes=100))
-    assert refused.value.code == 190 and refused.value.http_status == 401
+    assert refused.value.code == 190
+    assert refused.value.http_status == 401
 
 
 def test_it_refuses_a_download_larger_than_allowed(client_api):

@@ -36,7 +36,8 @@ def test_it_sends_a_queued_text_and_stores_the_whatsapp_id(whatsapp, conversatio
     (send,) = sends(whatsapp)
     assert message.status == Message.Status.SENT
     assert message.whatsapp_message_id == send["wamid"]
-    assert message.sent_at is not None and message.updated_at > before
+    assert message.sent_at is not None
+    assert message.updated_at > before
     assert message.send_attempts == 1
     assert send["body"]["to"] == "+919876543210"
     assert send["body"]["text"] == {"body": "Your order is ready", "preview_url": False}
@@ -160,7 +161,8 @@ def test_it_fails_a_permanent_error_at_once_and_keeps_metas_words(whatsapp, conv
     message = message_send_text(conversation=conversation, author=agent, body="Late")
     assert message_send_task(message.pk) == "failed"
     message.refresh_from_db()
-    assert message.status == Message.Status.FAILED and message.failed_at is not None
+    assert message.status == Message.Status.FAILED
+    assert message.failed_at is not None
     assert message.error_code == 131047
     assert message.error_title == "(#131047) Re-engagement message"
     assert message.error_details == "Re-engagement message"
@@ -218,7 +220,8 @@ def test_it_sends_once_when_the_worker_dies_between_send_and_save(whatsapp, conv
     later = timezone.now() + timezone.timedelta(minutes=16)
     assert messages_sweep(now=later, enqueue=lambda pk: None) == {"requeued": 0, "interrupted": 1}
     message.refresh_from_db()
-    assert message.status == Message.Status.FAILED and message.error_title == INTERRUPTED_TITLE
+    assert message.status == Message.Status.FAILED
+    assert message.error_title == INTERRUPTED_TITLE
     assert "before resending" in describe_send_error(message.error_code, message.error_title)
     assert len(sends(whatsapp)) == 1
 

@@ -233,7 +233,8 @@ def test_it_sends_inbound_messages_of_every_type(hooked, receiver, kind):
 
 def test_its_page_sends_a_customer_message_from_a_form(hooked, receiver):
     page = requests.get(hooked.url + "/", timeout=5)
-    assert page.status_code == 200 and '<form method="post" action="/_sim/inbound">' in page.text
+    assert page.status_code == 200
+    assert '<form method="post" action="/_sim/inbound">' in page.text
     response = requests.post(
         hooked.url + "/_sim/inbound",
         data={"from": CUSTOMER, "type": "text", "text": "From the form", "name": "Asha"},
@@ -244,7 +245,8 @@ def test_its_page_sends_a_customer_message_from_a_form(hooked, receiver):
     (payload,) = receiver.wait_for(1)
     assert payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] == "From the form"
     escaped = requests.get(hooked.url + "/?sent=<script>", timeout=5).text
-    assert "<script>" not in escaped and "&lt;script&gt;" in escaped
+    assert "<script>" not in escaped
+    assert "&lt;script&gt;" in escaped
 
 
 def test_its_command_sends_an_inbound_message_to_a_running_simulator(hooked, receiver):
@@ -293,7 +295,8 @@ def test_its_command_serves_the_cloud_api(tmp_path):
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
-        assert response is not None and response.status_code == 200
+        assert response is not None
+        assert response.status_code == 200
         assert {t["name"] for t in response.json()["data"]} >= {"hello_world", "order_update"}
     finally:
         process.terminate()
@@ -308,6 +311,7 @@ def test_it_pages_templates_like_meta():
         first = requests.get(url, headers=headers, timeout=5).json()
         assert len(first["data"]) == 4
         second = requests.get(first["paging"]["next"], headers=headers, timeout=5).json()
-        assert len(second["data"]) == 2 and "next" not in second["paging"]
+        assert len(second["data"]) == 2
+        assert "next" not in second["paging"]
     finally:
         simulator.stop()
