@@ -124,8 +124,6 @@ try:
 except Exception:
     fail("DATABASE_URL", "is not a database URL Django understands (postgres://user@host:5432/name)")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Tests use a file, not memory, so a real Celery worker process can share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
     # The web server and the Celery worker write at the same time: WAL lets readers
     # go on, IMMEDIATE transactions wait for the write lock instead of failing.
     DATABASES["default"]["OPTIONS"] = {
@@ -133,6 +131,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not memory, so a Celery worker process started by a test sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -232,6 +232,21 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v24.0")
 # this system; Meta's own 131047 then explains a refused send.
 WHATSAPP_ENFORCE_SERVICE_WINDOW = flag("WHATSAPP_ENFORCE_SERVICE_WINDOW", True)
 
+# --- SharePoint (Microsoft Graph) -------------------------------------------------
+SHAREPOINT_TENANT_ID = env.str("SHAREPOINT_TENANT_ID", default="")
+SHAREPOINT_CLIENT_ID = env.str("SHAREPOINT_CLIENT_ID", default="")
+SHAREPOINT_CLIENT_SECRET = env.str("SHAREPOINT_CLIENT_SECRET", default="")
+SHAREPOINT_SITE_ID = env.str("SHAREPOINT_SITE_ID", default="")
+SHAREPOINT_FOLDER = env.str("SHAREPOINT_FOLDER", default="Madio ERP/WhatsApp Media")
+SHAREPOINT_AUTHORITY = env.str("SHAREPOINT_AUTHORITY", default="https://login.microsoftonline.com").rstrip("/")
+GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.microsoft.com").rstrip("/")
+SHAREPOINT_ENABLED = all((SHAREPOINT_TENANT_ID, SHAREPOINT_CLIENT_ID, SHAREPOINT_CLIENT_SECRET, SHAREPOINT_SITE_ID))
+
+# --- Entity links -------------------------------------------------------------
+ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", "employee"])
+# Region for numbers typed without a country code (e.g. "IN"); empty means the code is required.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
+
 # --- Outbound sends (integrations.outbound, integrations.tasks "Outbound") ---------------
 # Seconds to wait for the Cloud API's answer (a send with no answer is not repeated).
 WHATSAPP_API_READ_TIMEOUT = read("WHATSAPP_API_READ_TIMEOUT", env.float, 30.0)
@@ -264,21 +279,6 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
-
-# --- SharePoint (Microsoft Graph) -------------------------------------------------
-SHAREPOINT_TENANT_ID = env.str("SHAREPOINT_TENANT_ID", default="")
-SHAREPOINT_CLIENT_ID = env.str("SHAREPOINT_CLIENT_ID", default="")
-SHAREPOINT_CLIENT_SECRET = env.str("SHAREPOINT_CLIENT_SECRET", default="")
-SHAREPOINT_SITE_ID = env.str("SHAREPOINT_SITE_ID", default="")
-SHAREPOINT_FOLDER = env.str("SHAREPOINT_FOLDER", default="Madio ERP/WhatsApp Media")
-SHAREPOINT_AUTHORITY = env.str("SHAREPOINT_AUTHORITY", default="https://login.microsoftonline.com").rstrip("/")
-GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.microsoft.com").rstrip("/")
-SHAREPOINT_ENABLED = all((SHAREPOINT_TENANT_ID, SHAREPOINT_CLIENT_ID, SHAREPOINT_CLIENT_SECRET, SHAREPOINT_SITE_ID))
-
-# --- Entity links -------------------------------------------------------------
-ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", "employee"])
-# Region for numbers typed without a country code (e.g. "IN"); empty means the code is required.
-PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {

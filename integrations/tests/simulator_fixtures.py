@@ -1,4 +1,7 @@
-"""Fixtures for the WhatsApp tests: the Cloud API simulator on a free port, and settings pointing at it."""
+"""Fixtures for the outbound tests: the Cloud API simulator on a free port, and settings pointing at it.
+
+Import them into a test module: `from integrations.tests.simulator_fixtures import simulator, whatsapp  # noqa: F401`.
+"""
 
 import pytest
 from django.utils import timezone
@@ -6,7 +9,6 @@ from django.utils import timezone
 from chat.services import conversation_get_or_create
 from integrations.simulator import Simulator
 from integrations.whatsapp import CloudAPIClient
-from tests.worker import celery_worker  # noqa: F401 - a fixture for the worker tests
 
 CUSTOMER = "+919876543210"
 
@@ -55,5 +57,5 @@ def worker_env(simulator, **extra):
         "WHATSAPP_PHONE_NUMBER_ID": simulator.phone_number_id,
         "WHATSAPP_BUSINESS_ACCOUNT_ID": simulator.business_account_id,
     }
-    env.update(extra)
+    env.update({key: str(value) for key, value in extra.items()})
     return env
