@@ -48,7 +48,7 @@ def test_it_caps_throughput_per_number_across_two_worker_processes(own_number, c
     rate, total = 5, 30
     env = worker_env(own_number, WHATSAPP_SEND_RATE=rate)
     with run_celery_worker(env=env) as first, run_celery_worker(env=env) as second:
-        messages = [message_send_text(conversation=conversation, author=author, body=f"Burst {n}") for n in range(total)]
+        messages = [message_send_text(conversation=conversation, author=author, body=f"Burst {n}") for n in range(30)]
         wait_for(lambda: len(own_number.state()["sends"]) >= total, timeout=90, message=f"{total} sends")
         ids = [m.pk for m in messages]
         wait_for(lambda: Message.objects.filter(pk__in=ids, status="sent").count() == total, message="the saves")
