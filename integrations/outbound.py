@@ -283,11 +283,12 @@ def message_deliver(*, message_id, client=None):
         logger.error("Message %s was accepted by WhatsApp as %s but could not be saved", message.pk, wamid)
         raise
     _touch_conversation(message, now)
-    # MERGE: statuses can reach the webhook before the wamid above was saved; the inbound
-    # area keeps them and applies them here once merged:
-    #     from integrations.webhook import apply_pending_statuses
-    #     apply_pending_statuses(message)   # message.whatsapp_message_id = wamid first
     message.whatsapp_message_id = wamid
+    # MERGE (inbound branch): statuses can reach the webhook before the wamid above was
+    # saved; the inbound area keeps them as unknown and this call applies them. Wire it as:
+    #     from integrations.inbound import apply_pending_statuses
+    #     apply_pending_statuses(message)
+    # (checked in a scratch merge with the inbound branch: the whole-loop test passes.)
     _count_send(message, now)
     return "sent"
 

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -315,3 +316,58 @@ def test_it_pages_templates_like_meta():
         assert "next" not in second["paging"]
     finally:
         simulator.stop()
+
+
+def make_dry_run(**env):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WHATSAPP_")}
+    environment.update(env)
+    return subprocess.run(
+        ["make", "-n", "run", "PORT=8100"], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_make_run_starts_the_simulator_only_without_an_access_token():
+    if (ROOT / ".env").exists() and "WHATSAPP_ACCESS_TOKEN=" in (ROOT / ".env").read_text():
+        pytest.skip("A local .env sets WHATSAPP_ACCESS_TOKEN")
+    assert "-f Procfile.simulator" in make_dry_run()
+    assert "-f Procfile -p 8100" in make_dry_run(WHATSAPP_ACCESS_TOKEN="EAAG-real")
+    procfile = (ROOT / "Procfile.simulator").read_text()
+    assert procfile.startswith((ROOT / "Procfile").read_text())
+    assert "simulator: python manage.py whatsapp_simulator --port $WHATSAPP_SIMULATOR_PORT" in procfile
+
+
+@pytest.mark.slow
+def test_make_run_serves_the_simulator_beside_the_app(tmp_path):
+    port, simulator_port = free_port(), free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_", "WHATSAPP_", "DEBUG"))
+    }
+    env.update(DATA_DIR=str(tmp_path / "var"), PORT=str(port), SIMULATOR_PORT=str(simulator_port))
+    log = open(tmp_path / "run.log", "w+")  # noqa: SIM115
+    process = subprocess.Popen(
+        ["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                page = requests.get(f"http://127.0.0.1:{simulator_port}/", timeout=2)
+                requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                time.sleep(0.5)
+        log.seek(0)
+        output = log.read()
+        assert page is not None, output[-3000:]
+        assert page.status_code == 200
+        assert f"http://127.0.0.1:{port}/api/whatsapp/webhook" in page.text
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
