@@ -26,10 +26,12 @@ import logging
 import mimetypes
 import os
 import random
+import time
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -229,6 +231,32 @@ def _after_whatsapp_error(message, error):
     return _fail(message, code=error.code, title=error.title, details=error.details)
 
 
+SAVE_TRIES = 3
+
+
+def _save_sent(message, wamid, now):
+    """Store the wamid Meta gave; a brief database outage is waited out rather than lost."""
+    for attempt in range(SAVE_TRIES):
+        try:
+            Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update(
+                whatsapp_message_id=wamid,
+                status=Message.Status.SENT,
+                sent_at=now,
+                updated_at=now,
+                error_code=None,
+                error_title="",
+                error_details="",
+            )
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == SAVE_TRIES - 1 or connection.in_atomic_block:
+                # The id is not customer content; an admin can match it against the webhook's statuses.
+                logger.error("Message %s was accepted by WhatsApp as %s but could not be saved", message.pk, wamid)
+                raise
+            connection.close()  # the next query reconnects
+            time.sleep(0.5 * 2**attempt)
+
+
 def message_deliver(*, message_id, client=None):
     """Send one queued outbound message; returns "sent", "failed" or "skipped".
 
@@ -261,6 +289,8 @@ def message_deliver(*, message_id, client=None):
         return _fail(message, code=None, title=TEMPLATE_TITLE, details=str(error))
     except LocalSendError as error:
         return _fail(message, code=None, title=error.title, details=error.details)
+    except RetryLater:
+        raise
     except Exception as exc:
         logger.exception("Message %s could not be sent", message.pk)
         return _fail(message, code=None, title="Internal error while sending", details=type(exc).__name__)
@@ -268,20 +298,7 @@ def message_deliver(*, message_id, client=None):
     # row "sending" with no wamid: the one window in which the outcome is not recorded
     # (see the module docstring). Keep anything else out of this gap.
     now = timezone.now()
-    try:
-        Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update(
-            whatsapp_message_id=wamid,
-            status=Message.Status.SENT,
-            sent_at=now,
-            updated_at=now,
-            error_code=None,
-            error_title="",
-            error_details="",
-        )
-    except Exception:
-        # The id is not customer content; an admin can match it against the webhook's statuses.
-        logger.error("Message %s was accepted by WhatsApp as %s but could not be saved", message.pk, wamid)
-        raise
+    _save_sent(message, wamid, now)
     _touch_conversation(message, now)
     message.whatsapp_message_id = wamid
     # MERGE (inbound branch): statuses can reach the webhook before the wamid above was

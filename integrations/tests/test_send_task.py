@@ -14,6 +14,7 @@ from chat.services import message_queue, message_send_text
 from integrations.outbound import UNCERTAIN_TITLE, RetryLater, message_deliver, messages_sweep, retry_delay
 from integrations.tasks import message_mark_read_task, message_send_task
 from integrations.templates import templates_sync
+from integrations.throughput import throughput_slot
 from integrations.whatsapp import CloudAPIClient, WhatsAppError
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +146,22 @@ def test_it_waits_at_least_what_each_retryable_code_needs(whatsapp, conversation
         message_deliver(message_id=message.pk)
     assert floor <= later.value.countdown
     assert later.value.countdown <= max(floor, 2)
+
+
+def test_it_reschedules_a_send_that_would_pass_the_throughput_cap(whatsapp, conversation, agent, settings):
+    settings.WHATSAPP_SEND_RATE = 1
+    settings.WHATSAPP_SEND_RATE_MAX_WAIT = 0
+    settings.WHATSAPP_PHONE_NUMBER_ID = whatsapp.phone_number_id
+    now = time.time()
+    for second in (now, now + 1):  # this second and the next are taken by other workers
+        throughput_slot(number_id=whatsapp.phone_number_id, rate=1, now=second)
+    message = message_send_text(conversation=conversation, author=agent, body="Wait your turn")
+    with pytest.raises(Retry) as retry:
+        message_send_task(message.pk)
+    assert 0 < retry.value.__cause__.countdown <= 2
+    message.refresh_from_db()
+    assert (message.status, message.send_attempts) == (Message.Status.QUEUED, 0)  # waiting is no failed try
+    assert sends(whatsapp) == []
 
 
 def test_it_backs_off_exponentially_with_jitter_and_a_cap(settings):
