@@ -90,6 +90,42 @@ def test_it_sends_media_by_link(whatsapp, conversation, agent):
     assert whatsapp.media == {}
 
 
+@pytest.mark.parametrize(
+    ("kind", "content"),
+    [
+        ("location", {"latitude": 19.07, "longitude": 72.87, "name": "Office", "address": "Colaba"}),
+        ("contacts", [{"name": {"formatted_name": "Ravi"}, "phones": [{"phone": "+919876543211"}]}]),
+        ("interactive", {"type": "button", "body": {"text": "Confirm?"}, "action": {"buttons": []}}),
+    ],
+)
+def test_it_sends_structured_messages_as_stored(whatsapp, conversation, agent, kind, content):
+    message = message_queue(conversation=conversation, author=agent, message_type=kind, data={kind: content})
+    assert message_send_task(message.pk) == "sent"
+    assert sends(whatsapp)[0]["body"][kind] == content
+
+
+def test_it_sends_a_reaction_to_a_customers_message(whatsapp, conversation, agent):
+    message = message_queue(
+        conversation=conversation,
+        author=agent,
+        message_type=Message.Type.REACTION,
+        body="🙏",
+        reply_to_whatsapp_id="wamid.CUSTOMER1",
+    )
+    assert message_send_task(message.pk) == "sent"
+    body = sends(whatsapp)[0]["body"]
+    assert body["reaction"] == {"message_id": "wamid.CUSTOMER1", "emoji": "🙏"}
+    assert "context" not in body
+
+
+def test_it_sends_a_reply_with_its_context(whatsapp, conversation, agent):
+    message = message_send_text(
+        conversation=conversation, author=agent, body="Yes, tomorrow", reply_to_whatsapp_id="wamid.Q"
+    )
+    assert message_send_task(message.pk) == "sent"
+    assert sends(whatsapp)[0]["body"]["context"] == {"message_id": "wamid.Q"}
+
+
 def template_message(conversation, agent, parameters):
     template = {"name": "order_update", "language": "en_US", "parameters": parameters}
     return message_queue(
