@@ -28,7 +28,7 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ("id", "other_party", "direction", "message_type", "status", "short_body", "created_at")
-    list_filter = ("direction", "message_type", "status", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("direction", "message_type", "status", "sharepoint_state", ("created_at", admin.DateFieldListFilter))
     search_fields = (
         "other_party",
         "from_phone",
@@ -59,7 +59,6 @@ class MessageAdmin(admin.ModelAdmin):
         return text[:80] + ("…" if len(text) > 80 else "")
 
     # --- Outbound: resend failed messages, say why they failed ---
-    actions = ["resend_failed"]
 
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "why_it_failed")
@@ -83,6 +82,23 @@ class MessageAdmin(admin.ModelAdmin):
             self.message_user(request, f"Queued {sent} message(s) again.", messages.SUCCESS)
         for reason in refused[:10]:
             self.message_user(request, reason, messages.WARNING)
+
+    # SharePoint backup (integrations.sharepoint_backup): failed uploads can be tried again.
+    actions = ["resend_failed", "retry_sharepoint_backup"]
+
+    @admin.action(description="Back up the selected messages' files to SharePoint again")
+    def retry_sharepoint_backup(self, request, queryset):
+        from django.conf import settings
+
+        from integrations.sharepoint_backup import sharepoint_backup_retry
+
+        if not settings.SHAREPOINT_ENABLED:
+            self.message_user(
+                request, "SharePoint backup is off: its four SHAREPOINT_* settings are not set.", "warning"
+            )
+            return
+        count = sharepoint_backup_retry(messages=queryset.exclude(file="").exclude(sharepoint_state="uploaded"))
+        self.message_user(request, f"{count} backup{'s' if count != 1 else ''} queued.")
 
 
 @admin.register(MessageTemplate)

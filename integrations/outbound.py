@@ -38,6 +38,7 @@ from django.utils import timezone
 from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE
 from chat.models import Conversation, Message
 from chat.phones import mask_phone
+from integrations.inbound import apply_pending_statuses
 from integrations.templates import TemplateInvalid, template_check
 from integrations.throughput import seconds_to_next_window, throughput_wait
 from integrations.whatsapp import MIN_RETRY_DELAY, CloudAPIClient, WhatsAppError
@@ -301,11 +302,12 @@ def message_deliver(*, message_id, client=None):
     _save_sent(message, wamid, now)
     _touch_conversation(message, now)
     message.whatsapp_message_id = wamid
-    # MERGE (inbound branch): statuses can reach the webhook before the wamid above was
-    # saved; the inbound area keeps them as unknown and this call applies them. Wire it as:
-    #     from integrations.inbound import apply_pending_statuses
-    #     apply_pending_statuses(message)
-    # (checked in a scratch merge with the inbound branch: the whole-loop test passes.)
+    # Statuses can reach the webhook before the wamid above was saved; the inbound side
+    # keeps them as unknown, and this applies them now that the wamid is known.
+    try:
+        apply_pending_statuses(message)
+    except Exception:  # the send is done and recorded; a late status is applied by the webhook's own check
+        logger.warning("Pending statuses of message %s could not be applied", message.pk, exc_info=True)
     _count_send(message, now)
     return "sent"
 
