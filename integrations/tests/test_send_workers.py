@@ -1,14 +1,15 @@
-"""Sends through real Celery worker processes: the throughput cap across workers, and the whole loop."""
+"""Through real Celery worker processes: the throughput cap across workers, and the whole loop with the webhook."""
 
 import uuid
 from collections import Counter
 
 import pytest
 from django.conf import settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
+from chat.errors import describe_send_error
 from chat.models import Message
-from chat.services import message_send_text
+from chat.services import conversation_mark_read, message_send_text
 from integrations.simulator import Simulator
 from integrations.tests.simulator_fixtures import worker_env
 from tests.worker import run_celery_worker, wait_for
@@ -27,12 +28,9 @@ def succeeded(worker, task_name):
     return sum(f"{task_name}[" in line and " succeeded in " in line for line in worker.log.splitlines())
 
 
-def webhook_exists():
-    try:
-        reverse("integrations:webhook")
-    except NoReverseMatch:
-        return False
-    return True
+def hook(simulator, live_server, **options):
+    """Point the simulator's deliveries at the app's real, signed webhook."""
+    simulator.configure(webhook_url=live_server.url + reverse("integrations:webhook"), **options)
 
 
 @pytest.fixture
@@ -61,18 +59,10 @@ def test_it_caps_throughput_per_number_across_two_worker_processes(own_number, c
     assert len({send["body"]["text"]["body"] for send in own_number.state()["sends"]}) == total  # each once
 
 
-@pytest.mark.skipif(
-    not webhook_exists(), reason="The webhook (integrations:webhook) is built in the inbound branch; runs once merged"
-)
 def test_it_sends_and_follows_the_statuses_through_the_signed_webhook_until_read(
     whatsapp, conversation, author, live_server
 ):
-    whatsapp.configure(
-        webhook_url=live_server.url + reverse("integrations:webhook"),
-        status_mode="realistic",
-        status_delay=0.3,
-        seed=5,
-    )
+    hook(whatsapp, live_server, status_mode="realistic", status_delay=0.3, seed=5)
     with run_celery_worker(env=worker_env(whatsapp)):
         message = message_send_text(conversation=conversation, author=author, body="Your order has shipped")
 
@@ -86,3 +76,27 @@ def test_it_sends_and_follows_the_statuses_through_the_signed_webhook_until_read
     assert message.sent_at is not None
     assert message.seen_at is not None
     assert all(delivery["status_code"] == 200 for delivery in whatsapp.state()["deliveries"])
+
+
+def test_it_shows_a_failure_whatsapp_reports_later_through_the_webhook(whatsapp, conversation, author, live_server):
+    hook(whatsapp, live_server, status_mode="ordered", status_delay=0.2)
+    whatsapp.add_fault(code=131026, as_status=True)  # accepted now, "failed" in a status later
+    with run_celery_worker(env=worker_env(whatsapp)):
+        message = message_send_text(conversation=conversation, author=author, body="To an old phone")
+        wait_for(lambda: Message.objects.get(pk=message.pk).status == Message.Status.FAILED, message="the failure")
+    message.refresh_from_db()
+    assert message.error_code == 131026
+    assert message.whatsapp_message_id == whatsapp.state()["sends"][0]["wamid"]
+    assert "not be on WhatsApp" in describe_send_error(message.error_code, message.error_title)
+
+
+def test_it_sends_a_read_receipt_for_a_customers_message_staff_opened(whatsapp, conversation, author, live_server):
+    hook(whatsapp, live_server)
+    with run_celery_worker(env=worker_env(whatsapp)):
+        wamid = whatsapp.inbound_message(sender=conversation.other_party, text="Is my order ready?")
+        wait_for(lambda: Message.objects.filter(whatsapp_message_id=wamid).exists(), message="the inbound message")
+        conversation.refresh_from_db()
+        assert conversation.unread_count == 1
+        conversation_mark_read(conversation=conversation, user=author)
+        wait_for(lambda: whatsapp.state()["reads"], message="the read receipt")
+    assert [read["message_id"] for read in whatsapp.state()["reads"]] == [wamid]
