@@ -362,3 +362,5 @@ AXES_LOCKOUT_CALLABLE = "madio_whatsapp.security.lockout_response"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # Passwords never reach axes' records; neither do tokens.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "refresh", "access", "token"]
+# Failures and lockouts are logged (WARNING, usernames and addresses masked); not every successful login.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}

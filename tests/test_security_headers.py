@@ -134,7 +134,9 @@ def test_it_sets_secure_http_only_cookies_at_login(client, agent):
 
 
 def production_env(tmp_path, **extra):
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    # Browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; production never has it.
+    dropped = {"DATABASE_URL", "REDIS_URL", "DEBUG"}
+    clean = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("DJANGO_")}
     clean.update(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(64),
