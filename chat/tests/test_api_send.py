@@ -38,10 +38,14 @@ def test_it_queues_a_text_and_answers_202_with_the_stored_message(
     assert response.status_code == 202, response.json()
     body = response.json()
     message = Message.objects.get(pk=body["id"])
-    assert body["status"] == "queued" and body["message_type"] == "text"
-    assert body["message_body"] == "Your order has shipped." and body["to_phone"] == PHONE
-    assert message.conversation == open_conversation and message.from_user == agent
-    assert message.direction == "outbound" and message.status == "queued"
+    assert body["status"] == "queued"
+    assert body["message_type"] == "text"
+    assert body["message_body"] == "Your order has shipped."
+    assert body["to_phone"] == PHONE
+    assert message.conversation == open_conversation
+    assert message.from_user == agent
+    assert message.direction == "outbound"
+    assert message.status == "queued"
     assert enqueued["send"] == [message.pk]
 
 
@@ -71,7 +75,8 @@ def test_it_names_every_missing_field(api_client):
 
 def test_it_refuses_text_over_4096_characters_and_takes_4096(api_client, open_conversation, enqueued):
     too_long = send(api_client, "send-message", {"to_phone": PHONE, "message": "x" * 4097})
-    assert too_long.status_code == 400 and too_long.json()["field"] == "message"
+    assert too_long.status_code == 400
+    assert too_long.json()["field"] == "message"
     assert "4096" in too_long.json()["message"]
     assert send(api_client, "send-message", {"to_phone": PHONE, "message": "x" * 4096}).status_code == 202
 
@@ -92,7 +97,8 @@ def test_it_refuses_outside_the_service_window_with_422_naming_the_template_endp
     assert response.status_code == 422
     assert "/api/whatsapp/send-template" in response.json()["message"]
     assert response.json()["field"] == "to_phone"
-    assert not Conversation.objects.exists() and not Message.objects.exists()
+    assert not Conversation.objects.exists()
+    assert not Message.objects.exists()
     assert enqueued["send"] == []
 
 
@@ -127,7 +133,8 @@ def test_it_keeps_idempotency_keys_per_user(api_client, open_conversation, enque
 
 def test_it_refuses_an_overlong_idempotency_key(api_client, open_conversation):
     response = send(api_client, "send-message", {"to_phone": PHONE, "message": "Hi"}, HTTP_IDEMPOTENCY_KEY="k" * 129)
-    assert response.status_code == 400 and response.json()["field"] == "Idempotency-Key"
+    assert response.status_code == 400
+    assert response.json()["field"] == "Idempotency-Key"
 
 
 def test_it_links_the_message_to_an_erp_record(api_client, agent, open_conversation, enqueued):
@@ -147,7 +154,8 @@ def test_it_links_the_message_to_an_erp_record(api_client, agent, open_conversat
 def test_it_refuses_an_unknown_entity_type_listing_the_allowed_ones(api_client, open_conversation):
     payload = {"to_phone": PHONE, "message": "Quote", "link_to_entity": "42", "entity_type": "invoice"}
     response = send(api_client, "send-message", payload)
-    assert response.status_code == 400 and response.json()["field"] == "entity_type"
+    assert response.status_code == 400
+    assert response.json()["field"] == "entity_type"
     assert "project, petty_cash, lead, employee" in response.json()["message"]
     assert not Message.objects.exists()
 
@@ -156,7 +164,8 @@ def test_it_wants_both_halves_of_an_entity_link(api_client, open_conversation):
     only_id = send(api_client, "send-message", {"to_phone": PHONE, "message": "Q", "link_to_entity": "42"})
     only_type = send(api_client, "send-message", {"to_phone": PHONE, "message": "Q", "entity_type": "lead"})
     assert only_id.status_code == only_type.status_code == 400
-    assert only_id.json()["field"] == "entity_type" and only_type.json()["field"] == "link_to_entity"
+    assert only_id.json()["field"] == "entity_type"
+    assert only_type.json()["field"] == "link_to_entity"
 
 
 # --- malformed requests -----------------------------------------------------------------
@@ -189,7 +198,8 @@ def test_it_answers_a_json_list_instead_of_an_object(api_client):
 
 def test_it_answers_a_wrong_method_with_405_json(api_client):
     response = api_client.get("/api/whatsapp/send-message")
-    assert response.status_code == 405 and "GET" in response.json()["message"]
+    assert response.status_code == 405
+    assert "GET" in response.json()["message"]
 
 
 # --- send-media -------------------------------------------------------------------------
@@ -217,20 +227,25 @@ def test_it_queues_an_uploaded_image_with_its_file_and_caption(
     response = upload(api_client, "image", "photo.png", PNG, "image/png", caption="The new tiles")
     assert response.status_code == 202, response.json()
     message = Message.objects.get(pk=response.json()["id"])
-    assert message.message_type == "image" and message.caption == "The new tiles"
-    assert message.mime_type == "image/png" and message.file_size == len(PNG)
-    assert message.file.read() == PNG and message.media_state == "ready"
+    assert message.message_type == "image"
+    assert message.caption == "The new tiles"
+    assert message.mime_type == "image/png"
+    assert message.file_size == len(PNG)
+    assert message.file.read() == PNG
+    assert message.media_state == "ready"
 
 
 def test_it_refuses_an_image_of_the_wrong_type_naming_file(api_client, open_conversation):
     response = upload(api_client, "image", "anim.gif", b"GIF89a" + b"\x00" * 50, "image/gif")
-    assert response.status_code == 400 and response.json()["field"] == "file"
+    assert response.status_code == 400
+    assert response.json()["field"] == "file"
     assert "image/jpeg, image/png" in response.json()["message"]
 
 
 def test_it_refuses_an_image_over_5_mb(api_client, open_conversation):
     response = upload(api_client, "image", "big.jpg", b"\xff\xd8" + b"\x00" * (5 * 1024 * 1024), "image/jpeg")
-    assert response.status_code == 400 and response.json()["field"] == "file"
+    assert response.status_code == 400
+    assert response.json()["field"] == "file"
     assert "5 MB" in response.json()["message"]
 
 
@@ -241,9 +256,11 @@ def test_it_holds_static_stickers_to_100_kb_and_animated_to_500_kb(
     static_big = upload(api_client, "sticker", "s.webp", webp(150 * 1024), "image/webp")
     animated_ok = upload(api_client, "sticker", "a.webp", webp(150 * 1024, animated=True), "image/webp")
     animated_big = upload(api_client, "sticker", "b.webp", webp(501 * 1024, animated=True), "image/webp")
-    assert static_big.status_code == 400 and "100 KB" in static_big.json()["message"]
+    assert static_big.status_code == 400
+    assert "100 KB" in static_big.json()["message"]
     assert animated_ok.status_code == 202
-    assert animated_big.status_code == 400 and "500 KB" in animated_big.json()["message"]
+    assert animated_big.status_code == 400
+    assert "500 KB" in animated_big.json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -256,7 +273,8 @@ def test_it_takes_each_media_type(
     settings.MEDIA_ROOT = tmp_path
     response = upload(api_client, media_type, name, b"0" * 100, content_type)
     assert response.status_code == 202, response.json()
-    assert response.json()["message_type"] == media_type and response.json()["file_name"] == name
+    assert response.json()["message_type"] == media_type
+    assert response.json()["file_name"] == name
 
 
 def test_it_names_the_document_by_filename(api_client, open_conversation, enqueued, settings, tmp_path):
@@ -267,17 +285,20 @@ def test_it_names_the_document_by_filename(api_client, open_conversation, enqueu
 
 def test_it_refuses_a_caption_over_1024_characters(api_client, open_conversation):
     response = upload(api_client, "image", "p.png", PNG, "image/png", caption="c" * 1025)
-    assert response.status_code == 400 and response.json()["field"] == "caption"
+    assert response.status_code == 400
+    assert response.json()["field"] == "caption"
 
 
 def test_it_refuses_a_caption_on_audio(api_client, open_conversation):
     response = upload(api_client, "audio", "a.ogg", b"0" * 10, "audio/ogg", caption="listen")
-    assert response.status_code == 400 and response.json()["field"] == "caption"
+    assert response.status_code == 400
+    assert response.json()["field"] == "caption"
 
 
 def test_it_refuses_an_unknown_media_type(api_client, open_conversation):
     response = upload(api_client, "gif", "p.png", PNG, "image/png")
-    assert response.status_code == 400 and response.json()["field"] == "media_type"
+    assert response.status_code == 400
+    assert response.json()["field"] == "media_type"
 
 
 def test_it_wants_exactly_one_of_file_and_media_url(api_client, open_conversation):
@@ -304,8 +325,10 @@ def test_it_queues_media_by_url_with_the_link_and_fetches_a_copy_after_commit(
         response = send(api_client, "send-media", {"to_phone": PHONE, "media_type": "image", "media_url": url})
     assert response.status_code == 202, response.json()
     message = Message.objects.get(pk=response.json()["id"])
-    assert message.data["link"] == url and message.media_state == "pending"
-    assert enqueued["send"] == [message.pk] and enqueued["fetch"] == [message.pk]
+    assert message.data["link"] == url
+    assert message.media_state == "pending"
+    assert enqueued["send"] == [message.pk]
+    assert enqueued["fetch"] == [message.pk]
 
 
 @pytest.mark.parametrize(
@@ -325,7 +348,8 @@ def test_it_queues_media_by_url_with_the_link_and_fetches_a_copy_after_commit(
 )
 def test_it_refuses_media_urls_that_are_not_public_http(api_client, open_conversation, url):
     response = send(api_client, "send-media", {"to_phone": PHONE, "media_type": "image", "media_url": url})
-    assert response.status_code == 400 and response.json()["field"] == "media_url"
+    assert response.status_code == 400
+    assert response.json()["field"] == "media_url"
     assert response.json()["message"].endswith(".")
     assert not Message.objects.exists()
 
@@ -337,7 +361,8 @@ def test_it_refuses_a_request_body_larger_than_any_media(api_client, open_conver
         content_type="multipart/form-data; boundary=x",
         CONTENT_LENGTH=str(200 * 1024 * 1024),
     )
-    assert response.status_code == 413 and response.json()["field"] == "file"
+    assert response.status_code == 413
+    assert response.json()["field"] == "file"
 
 
 # --- send-template ----------------------------------------------------------------------
@@ -382,14 +407,16 @@ def test_it_sends_a_template_outside_the_window_with_filled_components(api_clien
 def test_it_refuses_a_wrong_parameter_count(api_client, order_template):
     payload = {"to_phone": PHONE, "name": "order_update", "language": "en_US", "parameters": ["Asha"]}
     response = send(api_client, "send-template", payload)
-    assert response.status_code == 400 and response.json()["field"] == "parameters"
+    assert response.status_code == 400
+    assert response.json()["field"] == "parameters"
     assert response.json()["message"] == "The template 'order_update' takes 4 parameters; 1 was given."
 
 
 def test_it_refuses_an_unknown_template_naming_the_list_endpoint(api_client, order_template):
     payload = {"to_phone": PHONE, "name": "order_update", "language": "hi", "parameters": []}
     response = send(api_client, "send-template", payload)
-    assert response.status_code == 400 and response.json()["field"] == "name"
+    assert response.status_code == 400
+    assert response.json()["field"] == "name"
     assert "/api/whatsapp/templates" in response.json()["message"]
 
 
@@ -397,11 +424,13 @@ def test_it_refuses_a_template_that_is_not_approved(api_client, order_template):
     MessageTemplate.objects.filter(pk=order_template.pk).update(status="PAUSED")
     payload = {"to_phone": PHONE, "name": "order_update", "language": "en_US", "parameters": ["a", "b", "c", "d"]}
     response = send(api_client, "send-template", payload)
-    assert response.status_code == 400 and response.json()["field"] == "name"
+    assert response.status_code == 400
+    assert response.json()["field"] == "name"
     assert "paused" in response.json()["message"]
 
 
 def test_it_names_a_blank_template_parameter(api_client, order_template):
     payload = {"to_phone": PHONE, "name": "order_update", "language": "en_US", "parameters": ["a", "", "c", "d"]}
     response = send(api_client, "send-template", payload)
-    assert response.status_code == 400 and response.json()["field"] == "parameters[1]"
+    assert response.status_code == 400
+    assert response.json()["field"] == "parameters[1]"
