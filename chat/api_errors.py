@@ -16,6 +16,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 SENTENCES = {
     exceptions.NotAuthenticated: (
@@ -70,6 +71,15 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, Http404):  # Django's 404 text names models; ours are raised as NotFound
         response.data = error_body([(None, "Not found.")])
+        return response
+    if isinstance(exc, InvalidToken):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
+        reasons = [item.get("message") for item in detail.get("messages", []) if isinstance(item, dict)]
+        reason = str(reasons[-1] if reasons else detail.get("detail", "it cannot be read")).rstrip(".")
+        message = f"The token is not valid: {reason}."
+        if "refresh" not in context["request"].path:
+            message += " POST /api/auth/token/refresh gives a new access token."
+        response.data = error_body([(None, message)])
         return response
     if isinstance(exc, exceptions.Throttled):
         wait = int(exc.wait or 1)
