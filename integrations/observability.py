@@ -13,10 +13,16 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponseForbidden, JsonResponse
+from django.http import HttpResponseForbidden
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -69,19 +75,47 @@ def _probe(check):
     return result if isinstance(result, dict) else {"ok": True}
 
 
-@never_cache
-@require_GET
-def health(request):
-    checks = {
-        "database": _probe(check_database),
-        "cache": _probe(check_cache),
-        "broker": _probe(check_broker),
-    }
-    checks["worker"] = _probe(check_worker) if checks["cache"]["ok"] else {"ok": False, "heartbeat_age_seconds": None}
-    healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+class HealthApi(APIView):
+    """No token, no rate limit: a load balancer or monitor polls it, and it reveals only up or down."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    @extend_schema_serializer(component_name="HealthOutput")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="HealthCheck")
+        class Check(serializers.Serializer):
+            ok = serializers.BooleanField()
+            heartbeat_age_seconds = serializers.IntegerField(
+                required=False, allow_null=True, help_text="worker only: seconds since its last heartbeat"
+            )
+
+        status = serializers.ChoiceField(choices=["ok", "unavailable"])
+        checks = serializers.DictField(child=Check(), help_text="database, cache, broker and worker")
+
+    @extend_schema(
+        operation_id="health",
+        summary="Whether the database, cache, broker and a worker are reachable",
+        responses={200: OutputSerializer, 503: OutputSerializer},
     )
+    def get(self, request):
+        checks = {
+            "database": _probe(check_database),
+            "cache": _probe(check_cache),
+            "broker": _probe(check_broker),
+        }
+        worker_down = {"ok": False, "heartbeat_age_seconds": None}
+        checks["worker"] = _probe(check_worker) if checks["cache"]["ok"] else worker_down
+        healthy = all(check["ok"] for check in checks.values())
+        response = Response(
+            {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+        )
+        add_never_cache_headers(response)
+        return response
+
+
+health = HealthApi.as_view()
 
 
 def metrics_allowed(request):
