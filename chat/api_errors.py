@@ -64,6 +64,8 @@ def exception_handler(exc, context):
         return error_response(None, "The request body is too large.", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
         return error_response(None, "The form has too many fields or files.", status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RecursionError):  # JSON nested thousands deep
+        return error_response(None, "The body could not be read: it is nested too deeply.", 400)
     if isinstance(exc, SuspiciousOperation):
         return error_response(None, "The request could not be read.", status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)

@@ -275,7 +275,14 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 WORKER_HEARTBEAT_MAX_AGE = read("WORKER_HEARTBEAT_MAX_AGE", env.int, 120)
 CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {"task": "integrations.tasks.worker_heartbeat_task", "schedule": 30.0}
 # Networks the safe fetcher may reach despite being private (tests only; keep empty in production).
-FETCH_ALLOWED_NETWORKS = read("FETCH_ALLOWED_NETWORKS", env.list, [])
+FETCH_ALLOWED_NETWORKS = [net for net in read("FETCH_ALLOWED_NETWORKS", env.list, []) if net.strip()]
+try:
+    import ipaddress  # noqa: E402
+
+    for _network in FETCH_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_network.strip(), strict=False)
+except ValueError:
+    fail("FETCH_ALLOWED_NETWORKS", "must be a comma-separated list of networks such as 127.0.0.2/32")
 # Upper bound on any one fetch by the server (seconds).
 FETCH_TIMEOUT = read("FETCH_TIMEOUT", env.int, 30)
 

@@ -434,3 +434,24 @@ def test_it_names_a_blank_template_parameter(api_client, order_template):
     response = send(api_client, "send-template", payload)
     assert response.status_code == 400
     assert response.json()["field"] == "parameters[1]"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", "[" * 5_000),
+        ("application/json", '{"to_phone": 5, "message": ["a"], "link_to_entity": [1], "entity_type": {"a": 1}}'),
+        ("application/json", "1e999999"),
+        ("application/json", "NaN"),
+        ("application/json", b"\xff\xfe{"),
+        ("multipart/form-data; boundary=zz", "--zz\r\nbroken"),
+        ("multipart/form-data", "no boundary"),
+        ("application/x-www-form-urlencoded", "to_phone=%ff%fe&message=%00"),
+    ],
+)
+@pytest.mark.parametrize("path", ["send-message", "send-media"])
+def test_it_answers_garbage_with_a_sentence_never_a_500(api_client, content_type, body, path):
+    data = body if isinstance(body, bytes) else body.encode()
+    response = api_client.generic("POST", f"/api/whatsapp/{path}", data, content_type=content_type)
+    assert 400 <= response.status_code < 500
+    assert response.json()["message"]
