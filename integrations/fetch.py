@@ -183,7 +183,8 @@ def _read_body(response, *, url, max_bytes, deadline):
     body = tempfile.SpooledTemporaryFile(max_size=5 * 1024 * 1024)
     size = 0
     try:
-        for chunk in response.stream(CHUNK):
+        # read1 returns after one receive, so a server dripping bytes cannot outlast the deadline.
+        while chunk := response.read1(CHUNK):
             size += len(chunk)
             if size > max_bytes:
                 raise FetchRefused(f"The file is larger than the {_human(max_bytes)} allowed.")

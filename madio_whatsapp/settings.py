@@ -235,6 +235,8 @@ REST_FRAMEWORK.update(
     {
         "DEFAULT_THROTTLE_CLASSES": ["chat.api_throttle.ApiRateThrottle"],
         "EXCEPTION_HANDLER": "chat.api_errors.exception_handler",
+        # Behind the TLS proxy, count anonymous requests by the client's address, not the proxy's.
+        "NUM_PROXIES": 1 if SECURE_PROXY_SSL_HEADER else None,
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
         "DEFAULT_PARSER_CLASSES": [

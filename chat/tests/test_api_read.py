@@ -161,6 +161,18 @@ def test_it_lists_the_messages_linked_to_a_record(api_client):
     assert [row["id"] for row in rest["results"]] == [linked[0].pk]
 
 
+def test_it_lists_entity_messages_in_a_constant_number_of_queries(api_client, django_assert_num_queries):
+    conversation = customer("+919876543210")
+    entity_link_create(message=inbound(conversation), entity_type="lead", entity_id="7")
+    url = "/api/whatsapp/entity-messages/lead/7"
+    with django_assert_num_queries(5) as few:
+        api_client.get(url)
+    for _ in range(15):
+        entity_link_create(message=inbound(conversation), entity_type="lead", entity_id="7")
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(api_client.get(url).json()["results"]) == 16
+
+
 def test_it_refuses_an_unknown_entity_type_in_the_path(api_client):
     response = api_client.get("/api/whatsapp/entity-messages/invoice/42")
     assert response.status_code == 400

@@ -251,3 +251,33 @@ def test_it_retries_the_copy_when_the_server_is_busy(allowed):
         message_fetch_media_task(message.pk)
     message.refresh_from_db()
     assert message.media_state == "pending"
+
+
+def test_it_gives_up_on_a_server_that_drips_past_the_deadline(settings):
+    settings.FETCH_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+                stop.wait(0.05)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(FetchFailed, match="took too long"):
+            fetch(f"http://127.0.0.2:{listener.getsockname()[1]}/", max_bytes=200_000, timeout=1)
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
