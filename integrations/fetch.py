@@ -118,7 +118,7 @@ def _pool(target, timeout):
             timeout=timeout,
             retries=False,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=getattr(settings, "FETCH_CA_BUNDLE", "") or certifi.where(),
             server_hostname=target.host,
             assert_hostname=target.host,
         )

@@ -285,6 +285,8 @@ try:
         ipaddress.ip_network(_network.strip(), strict=False)
 except ValueError:
     fail("FETCH_ALLOWED_NETWORKS", "must be a comma-separated list of networks such as 127.0.0.2/32")
+# CA bundle for https downloads by the server; empty means certifi's (tests point it at their own CA).
+FETCH_CA_BUNDLE = env.str("FETCH_CA_BUNDLE", default="")
 # Upper bound on any one fetch by the server (seconds).
 FETCH_TIMEOUT = read("FETCH_TIMEOUT", env.int, 30)
 

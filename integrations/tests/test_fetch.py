@@ -281,3 +281,48 @@ def test_it_gives_up_on_a_server_that_drips_past_the_deadline(settings):
         stop.set()
         listener.close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def https_localhost(settings, tmp_path):
+    """An https server for the name 'localhost', on the address the fetcher resolves it to."""
+    import ssl
+
+    import trustme
+
+    from integrations.fetch import check_url as resolve
+
+    settings.FETCH_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+    address = resolve("https://localhost/").address
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    settings.FETCH_CA_BUNDLE = str(ca_file)
+
+    class Httpd(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+    httpd = Httpd((address, 0), Handler)
+    httpd.routes, httpd.hits = {"/p.png": (200, {}, PNG)}, []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd, ca_file
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_it_fetches_https_from_the_checked_address_verifying_the_host_name(https_localhost, settings, tmp_path):
+    import trustme
+
+    httpd, _ = https_localhost
+    url = f"https://localhost:{httpd.server_address[1]}/p.png"
+    assert fetch(url, max_bytes=10_000).file.read() == PNG
+    # A certificate from a CA the fetcher does not trust is refused.
+    other = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    settings.FETCH_CA_BUNDLE = str(other)
+    with pytest.raises(FetchRefused, match="certificate could not be verified"):
+        fetch(url, max_bytes=10_000)
+    assert httpd.hits == ["/p.png"]
