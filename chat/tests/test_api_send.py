@@ -455,3 +455,41 @@ def test_it_answers_garbage_with_a_sentence_never_a_500(api_client, content_type
     response = api_client.generic("POST", f"/api/whatsapp/{path}", data, content_type=content_type)
     assert 400 <= response.status_code < 500
     assert response.json()["message"]
+
+
+def test_it_fills_a_media_header_and_a_copy_code_button(api_client, enqueued):
+    MessageTemplate.objects.create(
+        name="offer",
+        language="en",
+        status="APPROVED",
+        components=[
+            {"type": "HEADER", "format": "IMAGE"},
+            {"type": "BODY", "text": "Hi {{name}}, here is your code."},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop"}, {"type": "COPY_CODE"}]},
+        ],
+    )
+    payload = {
+        "to_phone": PHONE,
+        "name": "offer",
+        "language": "en",
+        "parameters": ["https://93.184.215.14/offer.png", "Asha", "SAVE10"],
+    }
+    response = send(api_client, "send-template", payload)
+    assert response.status_code == 202, response.json()
+    message = Message.objects.get(pk=response.json()["id"])
+    assert message.message_body == "Hi Asha, here is your code."
+    assert message.data["template"]["components"] == [
+        {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://93.184.215.14/offer.png"}}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "Asha", "parameter_name": "name"}]},
+        {
+            "type": "button",
+            "sub_type": "copy_code",
+            "index": "1",
+            "parameters": [{"type": "coupon_code", "coupon_code": "SAVE10"}],
+        },
+    ]
+    payload["parameters"][0] = "http://169.254.169.254/offer.png"
+    refused = send(api_client, "send-template", payload)
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "parameters"
+    assert refused.json()["message"].startswith("The header image parameter must be its public address")
