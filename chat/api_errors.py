@@ -104,3 +104,27 @@ def exception_handler(exc, context):
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
     response.data = error_body(flatten(detail))
     return response
+
+
+def _is_api(request):
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """settings' handler404: JSON under /api/, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if _is_api(request):
+        return JsonResponse(error_body([(None, "There is no such API address; /docs lists them.")]), status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """settings' handler500: JSON under /api/, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as server_error_page
+
+    if _is_api(request):
+        return JsonResponse(error_body([(None, "Something went wrong on our side; it has been logged.")]), status=500)
+    return server_error_page(request)

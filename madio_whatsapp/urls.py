@@ -29,3 +29,6 @@ urlpatterns += [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
+# Unknown /api/ addresses and crashes there answer JSON too (in production, where DEBUG is off).
+handler404 = "chat.api_errors.not_found"
+handler500 = "chat.api_errors.server_error"

@@ -493,3 +493,21 @@ def test_it_fills_a_media_header_and_a_copy_code_button(api_client, enqueued):
     assert refused.status_code == 400
     assert refused.json()["field"] == "parameters"
     assert refused.json()["message"].startswith("The header image parameter must be its public address")
+
+
+def test_it_answers_an_unknown_api_address_with_json(api_client, client):
+    response = api_client.post("/api/whatsapp/send-nothing", {}, format="json")
+    assert response.status_code == 404
+    assert response.json()["message"] == "There is no such API address; /docs lists them."
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_it_answers_a_crash_under_api_with_json(rf):
+    from chat.api_errors import server_error
+
+    response = server_error(rf.post("/api/whatsapp/send-message"))
+    assert response.status_code == 500
+    assert b"Something went wrong on our side" in response.content
+    assert server_error(rf.get("/whatsapp-chat"))["Content-Type"].startswith("text/html")
