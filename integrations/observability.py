@@ -24,6 +24,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+# Imported here so the web process defines the metrics and /metrics shows them from the start.
+from integrations import metrics as _metrics  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "health:worker-heartbeat"

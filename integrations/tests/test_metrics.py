@@ -93,3 +93,10 @@ def test_it_wants_an_allowed_address_when_no_token_is_set(client, settings):
 def test_it_counts_requests_through_django_prometheus(client):
     text = scrape(client)
     assert "django_http_requests_total_by_method_total" in text
+
+
+@pytest.mark.django_db
+def test_it_shows_the_latency_histograms_before_anything_is_recorded(client):
+    text = scrape(client)
+    assert "whatsapp_send_latency_seconds_bucket" in text
+    assert "whatsapp_webhook_processing_seconds_bucket" in text
