@@ -95,8 +95,19 @@ def test_it_counts_requests_through_django_prometheus(client):
     assert "django_http_requests_total_by_method_total" in text
 
 
-@pytest.mark.django_db
-def test_it_shows_the_latency_histograms_before_anything_is_recorded(client):
-    text = scrape(client)
+def test_it_shows_the_latency_histograms_before_anything_is_recorded(tmp_path):
+    """A fresh web process with an empty metrics directory lists them at zero."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "madio_whatsapp.settings",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        "print(Client().get('/metrics', HTTP_HOST='127.0.0.1').content.decode())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60, capture_output=True)
+    text = out.stdout.decode()
+    assert sample(text, "whatsapp_send_latency_seconds_count") == 0.0
     assert "whatsapp_send_latency_seconds_bucket" in text
     assert "whatsapp_webhook_processing_seconds_bucket" in text
