@@ -57,4 +57,14 @@ def message_keep_media_copy(*, message_id):
         updated_at=timezone.now(),
     )
     logger.info("media copy stored for message %s (%s bytes)", message_id, fetched.size)
+    _queue_backup(message)
     return "stored"
+
+
+def _queue_backup(message):
+    """Hand the copy to the SharePoint backup (integrations.sharepoint_backup, from its own branch)."""
+    try:
+        from integrations.sharepoint_backup import queue_sharepoint_backup
+    except ImportError:  # until the SharePoint backup is merged; its sweeper also finds stored files
+        return
+    queue_sharepoint_backup(message)
