@@ -4,6 +4,7 @@ import socket
 import time
 
 import pytest
+from django.test import override_settings
 
 from integrations.observability import HEARTBEAT_KEY, worker_heartbeat_record
 from integrations.tasks import worker_heartbeat_task
@@ -71,15 +72,17 @@ def test_it_is_unavailable_when_the_broker_does_not_answer(client, settings):
     assert response.json()["checks"]["database"]["ok"] is True
 
 
-def test_it_is_unavailable_when_the_cache_does_not_answer(client, settings):
-    settings.CACHES = {
+def test_it_is_unavailable_when_the_cache_does_not_answer(client):
+    down = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
-    response = client.get("/api/health")
+    # Restored inside the test, before any fixture's teardown touches the cache.
+    with override_settings(CACHES=down):
+        response = client.get("/api/health")
     assert response.status_code == 503
     assert response.json()["checks"]["cache"] == {"ok": False}
     assert response.json()["checks"]["worker"]["ok"] is False
