@@ -10,6 +10,7 @@ from django.utils import timezone
 from chat.media_limits import MediaRefused, check_media, max_bytes, mime_type_of
 from chat.models import Message
 from integrations.fetch import FetchRefused, fetch
+from integrations.sharepoint_backup import queue_sharepoint_backup
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +58,5 @@ def message_keep_media_copy(*, message_id):
         updated_at=timezone.now(),
     )
     logger.info("media copy stored for message %s (%s bytes)", message_id, fetched.size)
-    _queue_backup(message)
-    return "stored"
-
-
-def _queue_backup(message):
-    """Hand the copy to the SharePoint backup (integrations.sharepoint_backup, from its own branch)."""
-    try:
-        from integrations.sharepoint_backup import queue_sharepoint_backup
-    except ImportError:  # until the SharePoint backup is merged; its sweeper also finds stored files
-        return
     queue_sharepoint_backup(message)
+    return "stored"

@@ -1,17 +1,105 @@
-"""Celery tasks: short interfaces over services. Each area adds its tasks in its own section."""
+"""Celery tasks: short interfaces over the services. Each area keeps its own headed section."""
 
+import logging
 import random
 
 from celery import shared_task
-from celery.signals import worker_ready
+from django.db import InterfaceError, OperationalError
+
+from integrations import inbound
+from integrations.whatsapp import WhatsAppError
+
+logger = logging.getLogger(__name__)
+
+
+def backoff(retries, *, base=5, cap=600, at_least=None):
+    """Seconds before try number retries + 1: exponential, capped, with jitter."""
+    delay = min(cap, base * 2**retries)
+    delay = max(delay, at_least or 0)
+    return delay + random.uniform(0, delay / 2)
+
+
+# --- Inbound: webhook deliveries and inbound media (integrations.inbound) -----------------
+
+WEBHOOK_MAX_RETRIES = 5
+MEDIA_MAX_RETRIES = 6  # about 5 minutes of tries; media_sweep_task picks up anything left after 30
+
+
+@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_RETRIES)
+def webhook_process_task(self, event_id):
+    """Process one stored webhook delivery. Everything in the delivery is handled inside
+    process_webhook_event; only an unreachable database is retried here."""
+    try:
+        inbound.process_webhook_event(event_id)
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.retries >= self.max_retries:
+            logger.error("Webhook event %s: database unavailable; the sweeper will process it", event_id)
+            return
+        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MEDIA_MAX_RETRIES)
+def media_download_task(self, message_id):
+    """Download the media of one inbound message; transient failures back off and stop."""
+    final = self.request.retries >= self.max_retries
+    try:
+        inbound.media_download(message_id=message_id, final_attempt=final)
+    except WhatsAppError as exc:
+        raise self.retry(countdown=backoff(self.request.retries, at_least=exc.retry_after), exc=exc) from exc
+    except (OperationalError, InterfaceError) as exc:
+        if final:
+            logger.error("Media of message %s: database unavailable; the media sweeper will retry", message_id)
+            return
+        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from exc
+
+
+@shared_task(acks_late=True)
+def webhook_sweep_task():
+    """Beat, every minute: events never processed (a lost enqueue)."""
+    return inbound.webhook_events_sweep()
+
+
+@shared_task(acks_late=True)
+def media_sweep_task():
+    """Beat, every five minutes: media downloads whose task was lost."""
+    return inbound.media_sweep()
+
+
+# --- SharePoint backup (integrations.sharepoint_backup) --------------------------------------
+
+
+# Eight retries back off from 30 s to an hour (retry_delay): about four hours in all.
+# Queue "sharepoint" through settings.CELERY_TASK_ROUTES (Celery deprecates queue= here).
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def sharepoint_backup_task(self, message_id):
+    """Back up one message's stored file to SharePoint; temporary failures retry with backoff."""
+    from chat.models import Message
+    from integrations.sharepoint import SharePointError
+    from integrations.sharepoint_backup import message_backup_to_sharepoint, retry_delay, sharepoint_backup_give_up
+
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None:
+        return "missing"
+    try:
+        return message_backup_to_sharepoint(message=message)
+    except SharePointError as error:  # only temporary failures get here
+        if self.request.retries >= self.max_retries:
+            return sharepoint_backup_give_up(message=message, error=error)
+        raise self.retry(countdown=retry_delay(error, self.request.retries)) from None
+
+
+@shared_task(acks_late=True)
+def sharepoint_sweep_task():
+    """Beat: queue again the backups that seem lost (see sharepoint_backup.sharepoint_sweep)."""
+    from integrations.sharepoint_backup import sharepoint_sweep
+
+    return sharepoint_sweep()
+
 
 # --- Media sent by link, and the worker heartbeat (issue 6: REST API) -------------------
-from integrations.fetch import FetchFailed
+from celery.signals import worker_ready  # noqa: E402
 
-
-def _backoff(retries):
-    """Exponential with jitter: about 10 s, 20 s, 40 s, 80 s."""
-    return 10 * 2**retries + random.uniform(0, 5)
+from integrations.fetch import FetchFailed  # noqa: E402
 
 
 @shared_task(bind=True, acks_late=True, max_retries=4)
@@ -25,7 +113,7 @@ def message_fetch_media_task(self, message_id):
         if self.request.retries >= self.max_retries:
             message_media_failed(message_id=message_id, reason=f"Could not download the file: {failed}")
             return "failed"
-        raise self.retry(countdown=_backoff(self.request.retries)) from None
+        raise self.retry(countdown=backoff(self.request.retries, base=10)) from None
 
 
 @shared_task

@@ -131,6 +131,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not memory, so a Celery worker process started by a test sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -302,6 +304,13 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v24.0")
 # this system; Meta's own 131047 then explains a refused send.
 WHATSAPP_ENFORCE_SERVICE_WINDOW = flag("WHATSAPP_ENFORCE_SERVICE_WINDOW", True)
 
+# --- Inbound webhook (integrations.webhook, integrations.inbound) -----------------
+# Meta sends deliveries of up to 3 MB; anything larger is answered 413 unread.
+WHATSAPP_WEBHOOK_MAX_BYTES = read("WHATSAPP_WEBHOOK_MAX_BYTES", env.int, 3_670_016)
+# Lost enqueues: events still unprocessed after a minute, media still pending after half an hour.
+CELERY_BEAT_SCHEDULE["webhook-sweep"] = {"task": "integrations.tasks.webhook_sweep_task", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["media-sweep"] = {"task": "integrations.tasks.media_sweep_task", "schedule": 300.0}
+
 # --- SharePoint (Microsoft Graph) -------------------------------------------------
 SHAREPOINT_TENANT_ID = env.str("SHAREPOINT_TENANT_ID", default="")
 SHAREPOINT_CLIENT_ID = env.str("SHAREPOINT_CLIENT_ID", default="")
@@ -311,6 +320,10 @@ SHAREPOINT_FOLDER = env.str("SHAREPOINT_FOLDER", default="Madio ERP/WhatsApp Med
 SHAREPOINT_AUTHORITY = env.str("SHAREPOINT_AUTHORITY", default="https://login.microsoftonline.com").rstrip("/")
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.microsoft.com").rstrip("/")
 SHAREPOINT_ENABLED = all((SHAREPOINT_TENANT_ID, SHAREPOINT_CLIENT_ID, SHAREPOINT_CLIENT_SECRET, SHAREPOINT_SITE_ID))
+# Backup tasks (integrations/tasks.py) on their own queue, and the sweeper that re-queues lost ones.
+CELERY_TASK_ROUTES["integrations.tasks.sharepoint_backup_task"] = {"queue": "sharepoint"}
+CELERY_TASK_ROUTES["integrations.tasks.sharepoint_sweep_task"] = {"queue": "sharepoint"}
+CELERY_BEAT_SCHEDULE["sharepoint-sweep"] = {"task": "integrations.tasks.sharepoint_sweep_task", "schedule": 15 * 60}
 
 # --- Entity links -------------------------------------------------------------
 ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", "employee"])
