@@ -74,6 +74,8 @@ def enqueued(monkeypatch):
     monkeypatch.setattr(integrations.tasks, "message_mark_read_task", Recorder("mark_read"), raising=False)
     monkeypatch.setattr(integrations.tasks, "message_fetch_media_task", Recorder("fetch"))
     return calls
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """A real `celery -A madio_whatsapp worker` on the test database and broker (see tests/worker.py)."""
