@@ -1,14 +1,20 @@
 """No message content, names or full phone numbers in logs, at any level."""
 
+import hashlib
+import hmac
+import json
 import logging
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django.utils import timezone
 
 from chat.models import Message, MessageTemplate
-from chat.services import conversation_apply_message, conversation_get_or_create
+from integrations.inbound import process_webhook_event
+from integrations.models import WebhookEvent
+from integrations.tests.conftest import load_fixture
 from madio_whatsapp.logging import MaskPhonesFilter, install, mask_phones
 
 MARKER = "zq-marker-7731"
@@ -24,7 +30,7 @@ def emitted(record):
 
 @pytest.mark.django_db
 def test_it_logs_no_content_while_sending_and_receiving(
-    api_client, enqueued, caplog, django_capture_on_commit_callbacks, settings, tmp_path
+    api_client, client, enqueued, caplog, django_capture_on_commit_callbacks, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path
     caplog.set_level(logging.DEBUG)
@@ -34,20 +40,26 @@ def test_it_logs_no_content_while_sending_and_receiving(
         name="hello", language="en", status="APPROVED", components=[{"type": "BODY", "text": "Hi {{1}}"}]
     )
 
-    # A customer writes (as the webhook stores it), with the marker in their name and text.
-    conversation = conversation_get_or_create(phone=PHONE, name=f"Name {MARKER}")
-    with django_capture_on_commit_callbacks(execute=True):
-        message = Message.objects.create(
-            conversation=conversation,
-            direction="inbound",
-            status="received",
-            from_phone=PHONE,
-            other_party=PHONE,
-            message_body=f"Order {MARKER}",
-            whatsapp_message_id="wamid.in.1",
-            whatsapp_timestamp=timezone.now(),
+    # A customer writes, with the marker in their name and text: Meta's signed delivery through
+    # the webhook, then the worker's processing that stores the message.
+    settings.WHATSAPP_APP_SECRET = "marker-test-secret"
+    delivery = load_fixture("text_message")
+    value = delivery["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["profile"]["name"] = f"Name {MARKER}"
+    value["messages"][0]["text"]["body"] = f"Order {MARKER}"
+    value["messages"][0]["timestamp"] = str(int(timezone.now().timestamp()))
+    body = json.dumps(delivery).encode()
+    signature = "sha256=" + hmac.new(b"marker-test-secret", body, hashlib.sha256).hexdigest()
+    with django_capture_on_commit_callbacks(execute=False):
+        stored = client.post(
+            reverse("integrations:webhook"),
+            data=body,
+            content_type="application/json",
+            HTTP_X_HUB_SIGNATURE_256=signature,
         )
-        conversation_apply_message(message=message)
+    assert stored.status_code == 200
+    process_webhook_event(WebhookEvent.objects.latest("pk").pk)
+    assert Message.objects.get(direction="inbound").message_body == f"Order {MARKER}"
 
     with django_capture_on_commit_callbacks(execute=True):
         sends = [

@@ -223,6 +223,7 @@ def test_it_keeps_a_copy_of_media_sent_by_link(allowed, settings, tmp_path):
     message.refresh_from_db()
     assert (message.media_state, message.file_size, message.mime_type) == ("ready", len(PNG), "image/png")
     assert message.file.read() == PNG
+    assert message.sharepoint_state == "disabled"  # handed to the backup, which is not configured here
     assert message_fetch_media_task(message.pk) == "skipped"  # already kept: nothing fetched twice
     assert allowed.hits == ["/catalogue/p.png"]
 
