@@ -111,3 +111,17 @@ def test_it_shows_the_latency_histograms_before_anything_is_recorded(tmp_path):
     assert sample(text, "whatsapp_send_latency_seconds_count") == 0.0
     assert "whatsapp_send_latency_seconds_bucket" in text
     assert "whatsapp_webhook_processing_seconds_bucket" in text
+
+
+@pytest.mark.django_db
+def test_it_counts_each_sharepoint_backup_outcome(client):
+    from integrations.sharepoint_backup import record_backup_outcome
+
+    before = scrape(client)
+    record_backup_outcome("uploaded", message_id=1)
+    record_backup_outcome("failed", message_id=2, reason="accessDenied")
+    after = scrape(client)
+    for outcome in ("uploaded", "failed"):
+        assert sample(after, "sharepoint_uploads_total", status=outcome) == (
+            sample(before, "sharepoint_uploads_total", status=outcome) + 1
+        )
