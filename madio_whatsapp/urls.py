@@ -14,7 +14,8 @@ urlpatterns = [
 ]
 
 # --- REST API, JWT, API docs, health and metrics (issue 6) --------------------------
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
+from csp.decorators import csp_update  # noqa: E402
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView  # noqa: E402
 from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView  # noqa: E402
 
 from integrations import observability  # noqa: E402
@@ -27,7 +28,13 @@ urlpatterns += [
     path("api/health", observability.health, name="health"),
     path("metrics", observability.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI's start-up script comes from /docs?script (no inline script); its page and
+    # widgets use inline styles, allowed on this page only (issue 9).
+    path(
+        "docs",
+        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="docs",
+    ),
 ]
 # Unknown /api/ addresses and crashes there answer JSON too (in production, where DEBUG is off).
 handler404 = "chat.api_errors.not_found"
