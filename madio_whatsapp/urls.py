@@ -15,15 +15,40 @@ urlpatterns = [
 
 # --- REST API, JWT, API docs, health and metrics (issue 6) --------------------------
 from csp.decorators import csp_update  # noqa: E402
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view  # noqa: E402
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView  # noqa: E402
+from rest_framework_simplejwt import serializers as jwt_serializers  # noqa: E402
 from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView  # noqa: E402
 
+from chat.api import ERRORS, ErrorOutput  # noqa: E402
 from integrations import observability  # noqa: E402
 
+
+def _documented(view, serializer, errors=None):
+    """The token views' answers besides 200, in the API's error shape (issue 9: schemathesis checks them)."""
+    responses = {200: serializer, 400: ERRORS[400], 401: ERRORS[401], 429: ERRORS[429], **(errors or {})}
+    return extend_schema_view(post=extend_schema(responses=responses))(view)
+
+
+_LOCKED_OUT = OpenApiResponse(
+    ErrorOutput, description="Too many failed logins for this username from this address (see Retry-After)."
+)
 urlpatterns += [
-    path("api/auth/token", TokenObtainPairView.as_view(), name="token_obtain"),
-    path("api/auth/token/refresh", TokenRefreshView.as_view(), name="token_refresh"),
-    path("api/auth/token/blacklist", TokenBlacklistView.as_view(), name="token_blacklist"),
+    path(
+        "api/auth/token",
+        _documented(TokenObtainPairView, jwt_serializers.TokenObtainPairSerializer, {429: _LOCKED_OUT}).as_view(),
+        name="token_obtain",
+    ),
+    path(
+        "api/auth/token/refresh",
+        _documented(TokenRefreshView, jwt_serializers.TokenRefreshSerializer).as_view(),
+        name="token_refresh",
+    ),
+    path(
+        "api/auth/token/blacklist",
+        _documented(TokenBlacklistView, jwt_serializers.TokenBlacklistSerializer).as_view(),
+        name="token_blacklist",
+    ),
     path("api/whatsapp/", include("chat.api_urls")),
     path("api/health", observability.health, name="health"),
     path("metrics", observability.metrics, name="metrics"),
