@@ -33,6 +33,7 @@ from django.utils import timezone
 from chat.models import STATUS_RANK, Conversation, Message
 from chat.phones import InvalidPhone, normalize_phone
 from chat.services import conversation_apply_message, conversation_get_or_create, message_preview
+from integrations import metrics
 from integrations.models import WebhookEvent
 from integrations.sharepoint_backup import queue_sharepoint_backup
 from integrations.whatsapp import TOKEN_CODES, CloudAPIClient, WhatsAppError
@@ -137,17 +138,11 @@ def parse_timestamp(value):
 
 
 def _metric(name, *args):
-    """Record a metric when integrations.metrics exists (the API helper's module, merged later)."""
+    """Record a metric; a metrics failure never stops processing."""
     try:
-        from integrations import metrics
-    except ImportError:
-        return
-    recorder = getattr(metrics, name, None)
-    if recorder is not None:
-        try:
-            recorder(*args)
-        except Exception:
-            logger.warning("Metric %s could not be recorded", name, exc_info=True)
+        getattr(metrics, name)(*args)
+    except Exception:
+        logger.warning("Metric %s could not be recorded", name, exc_info=True)
 
 
 # --- events ----------------------------------------------------------------------------
