@@ -245,6 +245,12 @@ ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", 
 # Region for numbers typed without a country code (e.g. "IN"); empty means the code is required.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
 
+# --- Chat page ------------------------------------------------------------------
+# Seconds between the page's polls for new messages and statuses (3 to 5).
+CHAT_POLL_SECONDS = read("CHAT_POLL_SECONDS", env.int, 3)
+if not 3 <= CHAT_POLL_SECONDS <= 5:
+    fail("CHAT_POLL_SECONDS", "must be between 3 and 5")
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,
