@@ -18,8 +18,8 @@ URL_SCHEMES = {"http", "https", "mailto", "tel"}
 _PLACEHOLDER = "\x00{}\x00"
 _CODE_BLOCK = re.compile(r"```(.+?)```", re.S)
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
-# Escaped text: a URL ends before whitespace or a markup character; "&amp;" stays in it.
-_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"\x00]+", re.I)
+# Escaped text: a URL ends before whitespace or an escaped quote or bracket; "&amp;" stays in it.
+_URL = re.compile(r"\b(?:https?://|www\.)(?:(?!&quot;|&#x27;|&lt;|&gt;)[^\s<>\"\x00])+", re.I)
 _TRAILING = ".,;:!?)]}'\""
 _STYLES = (
     ("*", "strong"),
@@ -42,9 +42,6 @@ def _link(url):
     end = len(url)
     while end and url[end - 1] in _TRAILING:
         end -= 1
-    # An escaped entity such as &#x27; cut in half is not part of the URL.
-    while end and "&" in url[:end] and url[:end].rfind("&") > url[:end].rfind(";"):
-        end = url[:end].rfind("&")
     url, rest = url[:end], url[end:]
     href = url if "://" in url else f"https://{url}"
     return f'<a href="{href}" target="_blank" rel="noopener noreferrer">{url}</a>{rest}'

@@ -27,14 +27,16 @@ def conversation_search_filter(query):
     query = (query or "").strip()
     if not query:
         return Q()
+    digits = "".join(ch for ch in query if ch.isdigit())
     if looks_like_phone(query):
-        digits = "".join(ch for ch in query if ch.isdigit())
         match = Q(other_party__contains=digits)
         try:
             match |= Q(other_party=normalize_phone(query))
         except InvalidPhone:
             pass
         return match
+    if len(digits) >= 3 and not query.strip("+-() 0123456789"):
+        return Q(other_party__contains=digits)  # the end of a number someone remembers
     return Q(contact_name__icontains=query) | Q(wa_user_id__icontains=query)
 
 
