@@ -114,7 +114,7 @@ class SendForm(EntityFields):
 
     def clean(self):
         data = super().clean()
-        body, upload = (data.get("body") or "").strip(), data.get("file")
+        body, upload = (data.get("body") or "").replace("\r\n", "\n").strip(), data.get("file")
         if upload is not None:
             data["message_type"], data["mime_type"] = check_upload(upload)
             if len(body) > CAPTION_MAX:

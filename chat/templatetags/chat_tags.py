@@ -48,6 +48,8 @@ def bubble_time(value, now=None):
     value, today = _local(value), _local(now or timezone.now()).date()
     days = (today - value.date()).days
     clock = value.strftime("%H:%M")
+    if days == -1:
+        return f"tomorrow {clock}"  # the end of the 24-hour window
     if days <= 0:
         return clock
     if days == 1:
