@@ -10,7 +10,7 @@ import re
 from django import forms
 from django.conf import settings
 
-from chat.models import Message, MessageTemplate
+from chat.models import MessageTemplate
 
 KB, MB = 1024, 1024 * 1024
 BODY_MAX = 4096
@@ -176,7 +176,3 @@ class LinkForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["entity_type"].choices = [(t, t.replace("_", " ")) for t in settings.ENTITY_TYPES]
-
-
-def message_type_label(message_type):
-    return dict(Message.Type.choices).get(message_type, message_type)

@@ -168,9 +168,7 @@ def entity_messages(*, entity_type, entity_id, limit=ENTITY_VIEW_LIMIT):
     conversation first.
     """
     linked = EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id, message_id=OuterRef("pk"))
-    rows = list(
-        _bubble_rows().select_related("conversation").filter(Exists(linked)).order_by("-id")[:limit]
-    )
+    rows = list(_bubble_rows().select_related("conversation").filter(Exists(linked)).order_by("-id")[:limit])
     rows.reverse()
     messages_decorate(rows)
     groups = {}

@@ -106,7 +106,9 @@ def contact_cards(message):
         if not isinstance(contact, dict):
             continue
         name = contact.get("name") if isinstance(contact.get("name"), dict) else {}
-        phones = [str(p.get("phone") or p.get("wa_id") or "") for p in contact.get("phones") or [] if isinstance(p, dict)]
+        phones = [
+            str(p.get("phone") or p.get("wa_id") or "") for p in contact.get("phones") or [] if isinstance(p, dict)
+        ]
         emails = [str(e.get("email") or "") for e in contact.get("emails") or [] if isinstance(e, dict)]
         org = contact.get("org") if isinstance(contact.get("org"), dict) else {}
         cards.append(

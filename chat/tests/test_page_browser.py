@@ -93,6 +93,11 @@ def test_it_shows_the_badge_and_clears_it_when_the_conversation_opens(page, live
     row = page.locator(".conversation-row", has_text="Asha Patel")
     expect(row.locator(".badge")).to_have_text("2")
     page.screenshot(path=shots / "inbox.png")
+    page.fill("#chat-search", "+1 415 555 0123")
+    expect(page.locator(".conversation-row")).to_have_count(1)
+    expect(page.locator(".conversation-row")).to_contain_text("Ben Ode")
+    page.fill("#chat-search", "")
+    expect(page.locator(".conversation-row")).to_have_count(2)
     open_chat(page, "Asha Patel")
     expect(row.locator(".badge")).to_have_count(0)
     expect(page.locator(".msg-inbound").last).to_contain_text("I need it today")
@@ -119,7 +124,9 @@ def test_it_sends_a_text_and_the_ticks_follow_the_statuses_without_reload(page, 
     assert sent.message_body == "First line\nsecond line"
     page.evaluate("window.__marker = 'no reload'")
     for status in ("sent", "delivered", "read"):
-        Message.objects.filter(pk=sent.pk).update(status=status, whatsapp_message_id="wamid.OUT1", updated_at=timezone.now())
+        Message.objects.filter(pk=sent.pk).update(
+            status=status, whatsapp_message_id="wamid.OUT1", updated_at=timezone.now()
+        )
         expect(bubble.locator(".ticks")).to_have_attribute("data-status", status, timeout=POLL_WAIT)
     expect(bubble.locator(".ticks-read")).to_have_css("color", "rgb(83, 189, 235)")
     assert page.evaluate("window.__marker") == "no reload"
@@ -167,7 +174,9 @@ def test_it_refuses_a_file_whatsapp_would_refuse_before_uploading(page, live_ser
     make_message(asha)
     log_in(page, live_server, agent)
     open_chat(page, "Asha Patel")
-    page.set_input_files(".file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": b"x" * (5 * 1024 * 1024 + 1)}])
+    page.set_input_files(
+        ".file-input", files=[{"name": "big.png", "mimeType": "image/png", "buffer": b"x" * (5 * 1024 * 1024 + 1)}]
+    )
     expect(page.locator(".client-error")).to_contain_text("Photos must be JPEG or PNG, at most 5 MB.")
     expect(page.locator(".attachment")).to_be_hidden()
 
@@ -195,23 +204,70 @@ def test_it_shows_every_kind_of_message(page, live_server, agent, shots):
     def at(minutes):
         return {"whatsapp_timestamp": now - timezone.timedelta(minutes=minutes)}
 
-    question = make_message(asha, message_body="Hi! Is *this* the _right_ number for ~old~ orders? https://example.com/o?id=7", **at(30))
-    make_message(asha, "outbound", message_body="Yes, how can I help?", status="read", reply_to_whatsapp_id=question.whatsapp_message_id, **at(29))
-    image = make_message(asha, message_type="image", caption="The damaged box", mime_type="image/png", media_state="ready", **at(28))
+    question = make_message(
+        asha, message_body="Hi! Is *this* the _right_ number for ~old~ orders? https://example.com/o?id=7", **at(30)
+    )
+    make_message(
+        asha,
+        "outbound",
+        message_body="Yes, how can I help?",
+        status="read",
+        reply_to_whatsapp_id=question.whatsapp_message_id,
+        **at(29),
+    )
+    image = make_message(
+        asha, message_type="image", caption="The damaged box", mime_type="image/png", media_state="ready", **at(28)
+    )
     image.file.save("box.png", ContentFile(png(320, 200, (180, 120, 60))), save=True)
-    make_message(asha, message_type="reaction", message_body="🙏", reply_to_whatsapp_id=image.whatsapp_message_id, apply=False)
+    make_message(
+        asha, message_type="reaction", message_body="🙏", reply_to_whatsapp_id=image.whatsapp_message_id, apply=False
+    )
     make_message(asha, message_type="video", media_state="pending", message_body="", **at(27))
-    audio = make_message(asha, message_type="audio", mime_type="audio/ogg", media_state="ready", message_body="", **at(26))
+    audio = make_message(
+        asha, message_type="audio", mime_type="audio/ogg", media_state="ready", message_body="", **at(26)
+    )
     audio.file.save("voice.ogg", ContentFile(b"OggS"), save=True)
-    doc = make_message(asha, "outbound", message_type="document", mime_type="application/pdf", file_name="Invoice-2291.pdf", status="delivered", **at(25))
+    doc = make_message(
+        asha,
+        "outbound",
+        message_type="document",
+        mime_type="application/pdf",
+        file_name="Invoice-2291.pdf",
+        status="delivered",
+        **at(25),
+    )
     doc.file.save("invoice.pdf", ContentFile(b"%PDF-1.4 " + b"0" * 48000), save=True)
-    sticker = make_message(asha, message_type="sticker", mime_type="image/png", media_state="ready", message_body="", **at(24))
+    sticker = make_message(
+        asha, message_type="sticker", mime_type="image/png", media_state="ready", message_body="", **at(24)
+    )
     sticker.file.save("sticker.png", ContentFile(png(96, 96, (255, 200, 0))), save=True)
-    make_message(asha, message_type="location", message_body="", data={"latitude": 19.0760, "longitude": 72.8777, "name": "Madio warehouse", "address": "Andheri East, Mumbai"}, **at(23))
-    make_message(asha, message_type="contacts", message_body="", data={"contacts": [{"name": {"formatted_name": "Ravi Kumar"}, "phones": [{"phone": "+91 99999 11111"}]}]}, **at(22))
+    make_message(
+        asha,
+        message_type="location",
+        message_body="",
+        data={"latitude": 19.0760, "longitude": 72.8777, "name": "Madio warehouse", "address": "Andheri East, Mumbai"},
+        **at(23),
+    )
+    make_message(
+        asha,
+        message_type="contacts",
+        message_body="",
+        data={"contacts": [{"name": {"formatted_name": "Ravi Kumar"}, "phones": [{"phone": "+91 99999 11111"}]}]},
+        **at(22),
+    )
     make_message(asha, message_type="unsupported", message_body="", data={"type": "order"}, **at(21))
-    make_message(asha, "outbound", message_type="template", message_body="Hello Asha, order #42 has shipped.", status="sent", data={"template": {"name": "order_update", "language": "en_US", "parameters": ["Asha", "#42"]}}, **at(20))
-    failed = make_message(asha, "outbound", message_body="Are you still there?", status="failed", error_code=131026, **at(19))
+    make_message(
+        asha,
+        "outbound",
+        message_type="template",
+        message_body="Hello Asha, order #42 has shipped.",
+        status="sent",
+        data={"template": {"name": "order_update", "language": "en_US", "parameters": ["Asha", "#42"]}},
+        **at(20),
+    )
+    failed = make_message(
+        asha, "outbound", message_body="Are you still there?", status="failed", error_code=131026, **at(19)
+    )
     entity_link_create(message=failed, entity_type="project", entity_id="42")
     make_message(asha, "outbound", message_body="Sending…", status="queued", **at(1))
     log_in(page, live_server, agent)
@@ -226,7 +282,9 @@ def test_it_shows_every_kind_of_message(page, live_server, agent, shots):
     expect(page.locator(".contact-card")).to_contain_text("Ravi Kumar")
     expect(page.locator(".unsupported")).to_contain_text("can't be shown here")
     expect(page.locator(".link-chip")).to_contain_text("Project #42")
-    expect(page.locator(".msg .text a[rel='noopener noreferrer']")).to_have_attribute("href", "https://example.com/o?id=7")
+    expect(page.locator(".msg .text a[rel='noopener noreferrer']")).to_have_attribute(
+        "href", "https://example.com/o?id=7"
+    )
     page.wait_for_function("document.querySelector('.media-image').complete")
     page.screenshot(path=shots / "conversation-every-type.png")
     # The pending video fills in by poll once the inbound area has downloaded it.

@@ -23,8 +23,10 @@ def test_it_shows_only_the_messages_linked_to_the_record_grouped_by_conversation
         entity_link_create(message=message, entity_type="project", entity_id="42")
     entity_link_create(message=other, entity_type="project", entity_id="43")
     body = agent_client.get(entity_url()).content.decode()
-    assert "site photo" in body and "ben's quote" in body
-    assert "unrelated chatter" not in body and "other project" not in body
+    assert "site photo" in body
+    assert "ben's quote" in body
+    assert "unrelated chatter" not in body
+    assert "other project" not in body
     assert body.count('class="entity-group"') == 2
     assert "Messages sent here are linked to project #42." in body
 
@@ -44,7 +46,9 @@ def test_it_links_what_the_entity_composer_sends(agent_client, db):
     ).content.decode()
     assert 'name="entity_type" value="lead"' in composer
     agent_client.post(
-        reverse("chat:message_send", args=[chat.pk]), {"body": "re lead", "entity_type": "lead", "entity_id": "L9"}, **HTMX
+        reverse("chat:message_send", args=[chat.pk]),
+        {"body": "re lead", "entity_type": "lead", "entity_id": "L9"},
+        **HTMX,
     )
     sent = Message.objects.get(message_body="re lead")
     assert EntityLink.objects.filter(message=sent, entity_type="lead", entity_id="L9").exists()
@@ -61,7 +65,8 @@ def test_it_polls_the_entity_view_and_answers_204_when_nothing_changed(agent_cli
     assert agent_client.get(poll, {"cursor": unquote(cursor)}, **HTMX).status_code == 204
     entity_link_create(message=make_message(chat, message_body="second"), entity_type="project", entity_id="42")
     response = agent_client.get(poll, {"cursor": unquote(cursor)}, **HTMX)
-    assert response.status_code == 200 and "second" in response.content.decode()
+    assert response.status_code == 200
+    assert "second" in response.content.decode()
 
 
 def test_it_answers_404_for_an_unknown_record_type(agent_client, db):

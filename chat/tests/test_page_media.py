@@ -57,4 +57,5 @@ def test_it_refuses_media_to_staff_without_the_chat_permission(client, outsider,
 def test_it_sends_anonymous_visitors_to_log_in_for_media(client, chat):
     image = stored(chat, "image", "p.jpg", b"x", "image/jpeg")
     response = client.get(reverse("chat:media", args=[image.pk]))
-    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))

@@ -23,12 +23,16 @@ def history(chat, size):
         elif kind == 2:
             message = make_message(chat, "outbound", status="failed", error_code=131047)
         else:
-            message = make_message(chat, message_body="see above", reply_to_whatsapp_id=messages[-3].whatsapp_message_id)
+            message = make_message(
+                chat, message_body="see above", reply_to_whatsapp_id=messages[-3].whatsapp_message_id
+            )
         messages.append(message)
         if n % 5 == 0:
             entity_link_create(message=message, entity_type="project", entity_id=str(n))
         if n % 6 == 0:
-            make_message(chat, message_type="reaction", message_body="👍", reply_to_whatsapp_id=message.whatsapp_message_id)
+            make_message(
+                chat, message_type="reaction", message_body="👍", reply_to_whatsapp_id=message.whatsapp_message_id
+            )
     return messages
 
 
@@ -52,7 +56,9 @@ def test_it_lists_two_or_forty_conversations_in_the_same_number_of_queries(agent
     assert response.content.decode().count('class="conversation-row') == 40
 
 
-def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(agent_client, sizes, django_assert_num_queries):
+def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(
+    agent_client, sizes, django_assert_num_queries
+):
     small, _, large, _ = sizes
     agent_client.get(reverse("chat:page"))
     with django_assert_num_queries(16):
@@ -62,7 +68,9 @@ def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(age
     assert response.content.decode().count('class="msg msg-') == 50
 
 
-def test_it_answers_an_idle_poll_in_the_same_few_queries_and_reads_no_message_rows(agent_client, sizes, django_assert_num_queries):
+def test_it_answers_an_idle_poll_in_the_same_few_queries_and_reads_no_message_rows(
+    agent_client, sizes, django_assert_num_queries
+):
     small, small_messages, large, large_messages = sizes
     since = timezone.now().isoformat()
     for chat in (small, large):
@@ -91,7 +99,8 @@ def test_it_answers_a_poll_with_changes_in_the_same_number_of_queries(agent_clie
         with django_assert_num_queries(9):
             response = agent_client.get(url, {"after": newest.pk, "since": since, "open": 1}, **HTMX)
         body = response.content.decode()
-        assert "new one" in body and f'id="m-{messages[1].pk}"' in body
+        assert "new one" in body
+        assert f'id="m-{messages[1].pk}"' in body
 
 
 def test_it_answers_an_idle_sidebar_poll_in_the_same_few_queries(agent_client, db, django_assert_num_queries):
