@@ -29,7 +29,7 @@ POLL_WAIT = 12_000  # ms: a few 3-second polls
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"),
 ]
 
@@ -49,6 +49,27 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture
+def agent(django_user_model):
+    """Alice in the "WhatsApp agents" group, recreated as its migration does.
+
+    A transactional test before this one may have flushed the group away.
+    """
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    group, _ = Group.objects.get_or_create(name="WhatsApp agents")
+    permission, _ = Permission.objects.get_or_create(
+        content_type=ContentType.objects.get_for_model(Conversation),
+        codename="use_chat",
+        defaults={"name": "Can use the WhatsApp chat"},
+    )
+    group.permissions.add(permission)
+    user = django_user_model.objects.create_user(username="alice", password="alice-password-1")
+    user.groups.add(group)
+    return user
 
 
 @pytest.fixture
@@ -165,8 +186,11 @@ def test_it_sends_an_image_dropped_onto_the_conversation(page, live_server, agen
     expect(bubble.locator(".ticks")).to_have_attribute("data-status", "queued")
     message = Message.objects.get(conversation=asha, direction="outbound")
     assert (message.message_type, message.mime_type, message.caption) == ("image", "image/png", "the site today")
-    natural_width = bubble.locator("img.media-image").evaluate("img => img.naturalWidth")
-    assert natural_width == 64  # served by the permission-checked media view
+    # Served by the permission-checked media view and decoded by the browser.
+    image = bubble.locator("img.media-image")
+    expect(image).to_have_attribute("src", reverse("chat:media", args=[message.pk]))
+    image.evaluate("img => img.complete ? null : new Promise(done => img.addEventListener('load', done))")
+    assert image.evaluate("img => img.naturalWidth") == 64
 
 
 def test_it_refuses_a_file_whatsapp_would_refuse_before_uploading(page, live_server, agent):

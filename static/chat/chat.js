@@ -50,7 +50,10 @@
     var list = document.getElementById("message-list");
     if (!list || !bubble || !bubble.classList || !bubble.classList.contains("msg")) return;
     var id = Number(bubble.dataset.id);
-    var next = Array.prototype.find.call(list.querySelectorAll(".msg"), function (m) { return Number(m.dataset.id) > id; });
+    var shown = list.querySelectorAll(".msg");
+    // Older than what is loaded: scrolling up will load it in its place.
+    if (shown.length && Number(shown[0].dataset.id) > id && document.getElementById("older")) return;
+    var next = Array.prototype.find.call(shown, function (m) { return Number(m.dataset.id) > id; });
     bubble.removeAttribute("hx-swap-oob");
     list.insertBefore(bubble, next || null);
     if (window.htmx) window.htmx.process(bubble);
