@@ -305,6 +305,8 @@ def _bubble_response(request, message_id, status=200, error=""):
     message = selectors.message_for_bubble(message_id=message_id)
     if message is None:
         raise Http404
+    if not request.htmx:  # a plain form post: back to the conversation
+        return redirect("chat:conversation", pk=message.conversation_id)
     return render(request, "chat/_message.html", {"message": message, "action_error": error}, status=status)
 
 

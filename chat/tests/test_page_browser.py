@@ -295,7 +295,7 @@ def test_it_shows_every_kind_of_message(page, live_server, agent, shots):
     entity_link_create(message=failed, entity_type="project", entity_id="42")
     make_message(asha, "outbound", message_body="Sending…", status="queued", **at(1))
     log_in(page, live_server, agent)
-    page.set_viewport_size({"width": 1280, "height": 1400})
+    page.set_viewport_size({"width": 1280, "height": 2000})
     open_chat(page, "Asha Patel")
     expect(page.locator(".media-image")).to_be_visible()
     expect(page.locator(".reaction")).to_have_text("🙏")
@@ -342,6 +342,24 @@ def test_it_links_a_message_from_its_bubble_and_the_entity_view_shows_only_linke
     page.locator(".composer-text").press("Enter")
     expect(page.locator(".msg-outbound", has_text="Update on project 42")).to_be_visible(timeout=POLL_WAIT)
     page.screenshot(path=shots / "entity-view.png")
+
+
+def test_it_loads_older_history_when_scrolling_up_and_keeps_the_view_still(page, live_server, agent):
+    asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
+    for n in range(120):
+        make_message(asha, message_body=f"history {n}", read=True, apply=n == 119)
+    log_in(page, live_server, agent)
+    open_chat(page, "Asha Patel")
+    expect(page.locator(".msg").last).to_contain_text("history 119")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".msg").count() == 50  # nothing older loads until the agent scrolls up
+    first_shown = page.locator(".msg", has_text="history 70")
+    page.locator("#messages").evaluate("box => box.scrollTop = 0")
+    expect(page.locator(".msg")).to_have_count(100, timeout=POLL_WAIT)
+    expect(first_shown).to_be_in_viewport()  # the page did not jump to the top of the older batch
+    page.locator("#messages").evaluate("box => box.scrollTop = 0")
+    expect(page.locator(".msg")).to_have_count(120, timeout=POLL_WAIT)
+    expect(page.locator("#older")).to_have_count(0)
 
 
 def test_it_becomes_two_screens_on_a_phone(browser, live_server, agent, shots):

@@ -15,7 +15,14 @@
 
   document.addEventListener("scroll", function (event) {
     var box = event.target;
-    if (box && box.id === "messages") stick = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    if (!box || box.id !== "messages") return;
+    stick = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    // Near the top: load the 50 before (the loader's hx-trigger listens for chatOlder).
+    var older = document.getElementById("older");
+    if (box.scrollTop < 200 && older && !older.dataset.loading && window.htmx) {
+      older.dataset.loading = "1";
+      window.htmx.trigger(older, "chatOlder");
+    }
   }, true);
 
   document.addEventListener("DOMContentLoaded", toBottom);
@@ -40,6 +47,11 @@
       if (text && window.matchMedia("(min-width: 801px)").matches) text.focus();
     }
   });
+
+  // Images decode after the swap and push the bottom down: follow it.
+  document.addEventListener("load", function (event) {
+    if (stick && event.target.tagName === "IMG" && event.target.closest("#messages")) toBottom();
+  }, true);
 
   // Bubbles added or replaced by a poll keep the view at the bottom if it was there.
   document.addEventListener("htmx:oobAfterSwap", function () { if (stick) toBottom(); });
