@@ -99,8 +99,12 @@ def _sidebar_context(request, active_id=None):
     }
 
 
+def _window_open(conversation):
+    return conversation.service_window_open() or not settings.WHATSAPP_ENFORCE_SERVICE_WINDOW
+
+
 def _composer_context(conversation, *, form=None, entity=None, template_form=None, error=""):
-    window_open = conversation.service_window_open() or not settings.WHATSAPP_ENFORCE_SERVICE_WINDOW
+    window_open = _window_open(conversation)
     return {
         "conversation": conversation,
         "window_open": window_open,
@@ -173,15 +177,17 @@ def conversation_poll(request, pk):
     chat = get_conversation_for_user(request.user, pk)
     new, changed, newest = selectors.messages_changed(conversation=chat, after_id=after, since=since)
     header_changed = since is None or chat.updated_at > since - selectors.CURSOR_SLACK
-    composer = _composer_context(chat)
-    window_changed = composer["window_open"] != was_open
+    window_changed = _window_open(chat) != was_open
     if not (new or changed or header_changed or window_changed):
         return HttpResponse(status=204)
+    # The composer (and its templates) is only re-rendered when the window opened or closed.
+    composer = _composer_context(chat) if window_changed else {"window_open": was_open}
     if chat.unread_count and any(m.direction == Message.Direction.INBOUND for m in new):
         # The agent is looking at the conversation: what arrives is read.
         services.conversation_mark_read(conversation=chat, user=request.user)
     context = {
         **composer,
+        "conversation": chat,
         "new": new,
         "changed": changed,
         "after": newest,

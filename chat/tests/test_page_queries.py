@@ -113,3 +113,19 @@ def test_it_answers_an_idle_sidebar_poll_in_the_same_few_queries(agent_client, d
         with django_assert_num_queries(5):
             response = agent_client.get(reverse("chat:sidebar"), {"since": timezone.now().isoformat()}, **HTMX)
         assert response.status_code == 204
+
+
+def test_it_answers_an_idle_poll_of_a_closed_window_without_reading_templates(
+    agent_client, db, django_assert_num_queries
+):
+    from chat.models import MessageTemplate
+
+    chat = make_conversation(inbound_ago=timezone.timedelta(days=2))
+    MessageTemplate.objects.create(name="order_update", language="en", status="APPROVED")
+    message = make_message(chat, apply=False)
+    backdate(chat, message)
+    agent_client.get(reverse("chat:page"))
+    url = reverse("chat:conversation_poll", args=[chat.pk])
+    with django_assert_num_queries(6):
+        response = agent_client.get(url, {"after": message.pk, "since": timezone.now().isoformat(), "open": 0}, **HTMX)
+    assert response.status_code == 204
