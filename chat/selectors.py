@@ -6,7 +6,7 @@ in one query and everything a bubble shows (links, reactions, the quoted
 message, whether it was retried) is fetched for the whole batch at once.
 """
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from chat.models import Conversation, Message, MessageTemplate
@@ -179,8 +179,6 @@ def entity_messages(*, entity_type, entity_id, limit=ENTITY_VIEW_LIMIT):
 
 def entity_cursor(*, entity_type, entity_id):
     """A value that changes whenever the entity view would: links added or removed, messages changed."""
-    from django.db.models import Count, Max
-
     return EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id).aggregate(
         links=Count("id"), newest_link=Max("id"), changed=Max("message__updated_at")
     )

@@ -129,3 +129,16 @@ def test_it_answers_an_idle_poll_of_a_closed_window_without_reading_templates(
     with django_assert_num_queries(6):
         response = agent_client.get(url, {"after": message.pk, "since": timezone.now().isoformat(), "open": 0}, **HTMX)
     assert response.status_code == 204
+
+
+def test_it_shows_an_entity_view_of_few_or_many_messages_in_the_same_number_of_queries(
+    agent_client, sizes, django_assert_num_queries
+):
+    small, small_messages, large, large_messages = sizes
+    agent_client.get(reverse("chat:page"))
+    for messages, entity_id in ((small_messages, "few"), (large_messages, "many")):
+        for message in messages:
+            entity_link_create(message=message, entity_type="project", entity_id=entity_id)
+        with django_assert_num_queries(9):
+            response = agent_client.get(reverse("chat:entity", args=["project", entity_id]))
+        assert response.content.decode().count('class="msg msg-') == len(messages)
