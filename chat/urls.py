@@ -16,6 +16,7 @@ urlpatterns = [
     path("whatsapp-chat/m/<int:message_id>/link", views.message_link, name="message_link"),
     path("whatsapp-chat/m/<int:message_id>/unlink", views.message_unlink, name="message_unlink"),
     path("whatsapp-chat/media/<int:message_id>", views.media, name="media"),
-    path("whatsapp-chat/entity/<str:entity_type>/<str:entity_id>/", views.entity, name="entity"),
-    path("whatsapp-chat/entity/<str:entity_type>/<str:entity_id>/poll", views.entity_poll, name="entity_poll"),
+    # path: ERP ids such as "INV/2026/7" may contain slashes.
+    path("whatsapp-chat/entity/<str:entity_type>/<path:entity_id>/", views.entity, name="entity"),
+    path("whatsapp-chat/entity/<str:entity_type>/<path:entity_id>/poll", views.entity_poll, name="entity_poll"),
 ]

@@ -6,7 +6,7 @@ nothing changed.
 """
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 
 from django.conf import settings
@@ -25,6 +25,8 @@ from chat import forms, selectors, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user
 from chat.models import Message
 from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
+
+BIGGEST_ID = 2**63 - 1  # ids are 64-bit
 
 # Served inline only when the browser cannot run them; anything else downloads.
 INLINE_MEDIA = {
@@ -66,8 +68,8 @@ def _int_param(request, name, default=None):
         number = int(value)
     except ValueError:
         raise BadRequest(f"{name} must be a whole number.") from None
-    if number < 0:
-        raise BadRequest(f"{name} must not be negative.")
+    if not 0 <= number <= BIGGEST_ID:
+        raise BadRequest(f"{name} must be between 0 and {BIGGEST_ID}.")
     return number
 
 
@@ -79,7 +81,7 @@ def _time_param(request, name):
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 time.") from None
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
 def _is_partial(request):

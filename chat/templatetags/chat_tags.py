@@ -151,3 +151,9 @@ def entity_types():
     from django.conf import settings
 
     return settings.ENTITY_TYPES
+
+
+@register.filter
+def entity_label(entity_type):
+    """petty_cash -> Petty cash."""
+    return str(entity_type or "").replace("_", " ").capitalize()

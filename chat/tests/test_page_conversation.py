@@ -160,6 +160,13 @@ def test_it_swaps_the_composer_when_the_window_opens(agent_client, db):
     assert 'id="pane-header" hx-swap-oob="true"' in body
 
 
+def test_it_reads_a_cursor_without_a_time_zone_as_utc(agent_client, chat):
+    message = make_message(chat)
+    backdate(chat, message)
+    response = poll(agent_client, chat, after=message.pk, since=timezone.now().replace(tzinfo=None).isoformat(), open=1)
+    assert response.status_code == 204
+
+
 @pytest.mark.parametrize("params", [{"after": "x"}, {"after": "-1"}, {"since": "soon"}])
 def test_it_refuses_a_malformed_poll_cursor(agent_client, chat, params):
     assert poll(agent_client, chat, **params).status_code == 400
@@ -190,3 +197,12 @@ def test_it_loads_older_history_fifty_at_a_time_by_keyset(agent_client, chat):
 
 def test_it_needs_a_keyset_cursor_for_older_history(agent_client, chat):
     assert agent_client.get(reverse("chat:conversation_older", args=[chat.pk])).status_code == 400
+
+
+def test_it_answers_out_of_range_ids_without_an_error(agent_client, chat):
+    huge = "9" * 30
+    assert poll(agent_client, chat, after=huge).status_code == 400
+    older = agent_client.get(reverse("chat:conversation_older", args=[chat.pk]), {"before": huge}, **HTMX)
+    assert older.status_code == 400
+    assert agent_client.get(f"/whatsapp-chat/c/{huge}/").status_code == 404
+    assert agent_client.get(f"/whatsapp-chat/media/{huge}").status_code == 404

@@ -28,7 +28,7 @@ def test_it_shows_only_the_messages_linked_to_the_record_grouped_by_conversation
     assert "unrelated chatter" not in body
     assert "other project" not in body
     assert body.count('class="entity-group"') == 2
-    assert "Messages sent here are linked to project #42." in body
+    assert "Messages sent here are linked to Project #42." in body
 
 
 def test_it_can_be_framed_by_the_same_site_only(agent_client, db):
@@ -76,3 +76,16 @@ def test_it_answers_404_for_an_unknown_record_type(agent_client, db):
 def test_it_refuses_the_entity_view_without_the_chat_permission(client, outsider):
     client.force_login(outsider)
     assert client.get(entity_url()).status_code == 403
+
+
+def test_it_handles_record_ids_with_slashes_and_odd_characters(agent_client, db):
+    chat = make_conversation(inbound_ago=timezone.timedelta(hours=1))
+    message = make_message(chat, message_body="invoice copy")
+    for entity_id in ("INV/2026/7", "a b?c#d", "x/poll"):
+        entity_link_create(message=message, entity_type="project", entity_id=entity_id)
+        body = agent_client.get(entity_url("project", entity_id)).content.decode()
+        assert "invoice copy" in body
+        poll = reverse("chat:entity_poll", args=["project", entity_id])
+        assert agent_client.get(poll, **HTMX).status_code == 200
+    page = agent_client.get(reverse("chat:conversation", args=[chat.pk])).content.decode()
+    assert "Project #INV/2026/7" in page
