@@ -84,14 +84,16 @@ def messages_decorate(messages):
     wamids = [m.whatsapp_message_id for m in messages if m.whatsapp_message_id]
     reactions = {}
     if wamids:
-        # The newest reaction of each side wins; an empty emoji removes it.
+        # The newest reaction of each side wins and an empty emoji removes it. Inbound
+        # processing blanks superseded rows (data["superseded"]): those change nothing.
         rows = (
             Message.objects.filter(message_type=Message.Type.REACTION, reply_to_whatsapp_id__in=wamids)
             .order_by("id")
-            .values_list("reply_to_whatsapp_id", "direction", "message_body")
+            .values_list("reply_to_whatsapp_id", "direction", "message_body", "data")
         )
-        for target, direction, emoji in rows:
-            reactions.setdefault(target, {})[direction] = emoji
+        for target, direction, emoji, data in rows:
+            if emoji or not (isinstance(data, dict) and data.get("superseded")):
+                reactions.setdefault(target, {})[direction] = emoji
     quoted_ids = {m.reply_to_whatsapp_id for m in messages if m.reply_to_whatsapp_id}
     quoted = {}
     if quoted_ids:

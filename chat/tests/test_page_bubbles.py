@@ -162,7 +162,7 @@ def test_it_shows_a_placeholder_while_media_is_downloading(agent_client, chat):
 
 def test_it_says_when_media_could_not_be_downloaded(agent_client, chat):
     failed = make_message(chat, message_type="audio", media_state="failed")
-    assert "could not be downloaded" in bubble(agent_client, chat, failed)
+    assert "could not be downloaded from WhatsApp" in bubble(agent_client, chat, failed)
 
 
 def test_it_plays_video_and_audio(agent_client, chat):
@@ -272,3 +272,32 @@ def test_it_labels_a_template_message(agent_client, chat):
     )
     assert "Template · order_update" in html
     assert "Order 42 shipped" in html
+
+
+def test_it_keeps_the_standing_reaction_when_a_late_one_was_superseded(agent_client, chat):
+    target = make_message(chat, "outbound", message_body="Shipped today")
+    make_message(chat, message_type="reaction", message_body="🎉", reply_to_whatsapp_id=target.whatsapp_message_id)
+    make_message(
+        chat,
+        message_type="reaction",
+        message_body="",
+        data={"emoji": "👍", "superseded": True},
+        reply_to_whatsapp_id=target.whatsapp_message_id,
+    )
+    assert "🎉" in bubble(agent_client, chat, target)
+
+
+def test_it_shows_a_deleted_message_as_deleted_and_an_edited_one_as_edited(agent_client, chat):
+    deleted = make_message(chat, message_body="", data={"revoked": True, "revoked_content": {"body": "oops secret"}})
+    edited = make_message(chat, message_body="fixed text", data={"edited_at": "2026-11-26T08:00:00+00:00"})
+    deleted_html = bubble(agent_client, chat, deleted)
+    assert "This message was deleted" in deleted_html
+    assert "oops secret" not in deleted_html
+    assert 'class="edited"' in bubble(agent_client, chat, edited)
+
+
+def test_it_shows_why_media_could_not_be_downloaded(agent_client, chat):
+    failed = make_message(
+        chat, message_type="image", media_state="failed", media_error="WhatsApp no longer has this file."
+    )
+    assert "WhatsApp no longer has this file." in bubble(agent_client, chat, failed)
