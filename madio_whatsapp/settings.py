@@ -131,6 +131,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not memory, so a Celery worker process started by a test sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -230,6 +232,13 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v24.0")
 # this system; Meta's own 131047 then explains a refused send.
 WHATSAPP_ENFORCE_SERVICE_WINDOW = flag("WHATSAPP_ENFORCE_SERVICE_WINDOW", True)
 
+# --- Inbound webhook (integrations.webhook, integrations.inbound) -----------------
+# Meta sends deliveries of up to 3 MB; anything larger is answered 413 unread.
+WHATSAPP_WEBHOOK_MAX_BYTES = read("WHATSAPP_WEBHOOK_MAX_BYTES", env.int, 3_670_016)
+# Lost enqueues: events still unprocessed after a minute, media still pending after half an hour.
+CELERY_BEAT_SCHEDULE["webhook-sweep"] = {"task": "integrations.tasks.webhook_sweep_task", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["media-sweep"] = {"task": "integrations.tasks.media_sweep_task", "schedule": 300.0}
+
 # --- SharePoint (Microsoft Graph) -------------------------------------------------
 SHAREPOINT_TENANT_ID = env.str("SHAREPOINT_TENANT_ID", default="")
 SHAREPOINT_CLIENT_ID = env.str("SHAREPOINT_CLIENT_ID", default="")
@@ -239,11 +248,48 @@ SHAREPOINT_FOLDER = env.str("SHAREPOINT_FOLDER", default="Madio ERP/WhatsApp Med
 SHAREPOINT_AUTHORITY = env.str("SHAREPOINT_AUTHORITY", default="https://login.microsoftonline.com").rstrip("/")
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.microsoft.com").rstrip("/")
 SHAREPOINT_ENABLED = all((SHAREPOINT_TENANT_ID, SHAREPOINT_CLIENT_ID, SHAREPOINT_CLIENT_SECRET, SHAREPOINT_SITE_ID))
+# Backup tasks (integrations/tasks.py) on their own queue, and the sweeper that re-queues lost ones.
+CELERY_TASK_ROUTES["integrations.tasks.sharepoint_backup_task"] = {"queue": "sharepoint"}
+CELERY_TASK_ROUTES["integrations.tasks.sharepoint_sweep_task"] = {"queue": "sharepoint"}
+CELERY_BEAT_SCHEDULE["sharepoint-sweep"] = {"task": "integrations.tasks.sharepoint_sweep_task", "schedule": 15 * 60}
 
 # --- Entity links -------------------------------------------------------------
 ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", "employee"])
 # Region for numbers typed without a country code (e.g. "IN"); empty means the code is required.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
+
+# --- Outbound sends (integrations.outbound, integrations.tasks "Outbound") ---------------
+# Seconds to wait for the Cloud API's answer (a send with no answer is not repeated).
+WHATSAPP_API_READ_TIMEOUT = read("WHATSAPP_API_READ_TIMEOUT", env.float, 30.0)
+# Meta's throughput cap per business number, messages per second, shared by all workers.
+WHATSAPP_SEND_RATE = read("WHATSAPP_SEND_RATE", env.float, 80.0)
+# How long a worker waits for a throughput slot before rescheduling the send instead.
+WHATSAPP_SEND_RATE_MAX_WAIT = read("WHATSAPP_SEND_RATE_MAX_WAIT", env.float, 5.0)
+# Tries per message for retryable errors (then failed), and the backoff between them.
+WHATSAPP_SEND_MAX_ATTEMPTS = read("WHATSAPP_SEND_MAX_ATTEMPTS", env.int, 6)
+WHATSAPP_SEND_RETRY_BASE_SECONDS = read("WHATSAPP_SEND_RETRY_BASE_SECONDS", env.float, 4.0)
+WHATSAPP_SEND_RETRY_MAX_DELAY = read("WHATSAPP_SEND_RETRY_MAX_DELAY", env.float, 300.0)
+# The sweeper: re-enqueue messages queued and untouched this long (longer than the
+# longest backoff), and settle messages stuck "sending" this long.
+WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES = read("WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES", env.int, 10)
+WHATSAPP_SWEEP_SENDING_AFTER_MINUTES = read("WHATSAPP_SWEEP_SENDING_AFTER_MINUTES", env.int, 15)
+WHATSAPP_SWEEP_BATCH = 1000
+WHATSAPP_TEMPLATE_SYNC_MINUTES = read("WHATSAPP_TEMPLATE_SYNC_MINUTES", env.int, 60)
+CELERY_TASK_ROUTES.update(
+    {
+        "integrations.tasks.message_send_task": {"queue": "whatsapp"},
+        "integrations.tasks.message_mark_read_task": {"queue": "whatsapp"},
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "whatsapp-send-sweeper": {"task": "integrations.tasks.messages_sweep_task", "schedule": 60.0},
+        "whatsapp-templates-sync": {
+            "task": "integrations.tasks.templates_sync_task",
+            "schedule": WHATSAPP_TEMPLATE_SYNC_MINUTES * 60.0,
+        },
+    }
+)
 
 # --- Chat page ------------------------------------------------------------------
 # Seconds between the page's polls for new messages and statuses (3 to 5).

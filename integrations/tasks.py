@@ -1,0 +1,156 @@
+"""Celery tasks: short interfaces over the services. Each area keeps its own headed section."""
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from integrations import inbound
+from integrations.whatsapp import WhatsAppError
+
+logger = logging.getLogger(__name__)
+
+
+def backoff(retries, *, base=5, cap=600, at_least=None):
+    """Seconds before try number retries + 1: exponential, capped, with jitter."""
+    delay = min(cap, base * 2**retries)
+    delay = max(delay, at_least or 0)
+    return delay + random.uniform(0, delay / 2)
+
+
+# --- Inbound: webhook deliveries and inbound media (integrations.inbound) -----------------
+
+WEBHOOK_MAX_RETRIES = 5
+MEDIA_MAX_RETRIES = 6  # about 5 minutes of tries; media_sweep_task picks up anything left after 30
+
+
+@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_RETRIES)
+def webhook_process_task(self, event_id):
+    """Process one stored webhook delivery. Everything in the delivery is handled inside
+    process_webhook_event; only an unreachable database is retried here."""
+    try:
+        inbound.process_webhook_event(event_id)
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.retries >= self.max_retries:
+            logger.error("Webhook event %s: database unavailable; the sweeper will process it", event_id)
+            return
+        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MEDIA_MAX_RETRIES)
+def media_download_task(self, message_id):
+    """Download the media of one inbound message; transient failures back off and stop."""
+    final = self.request.retries >= self.max_retries
+    try:
+        inbound.media_download(message_id=message_id, final_attempt=final)
+    except WhatsAppError as exc:
+        raise self.retry(countdown=backoff(self.request.retries, at_least=exc.retry_after), exc=exc) from exc
+    except (OperationalError, InterfaceError) as exc:
+        if final:
+            logger.error("Media of message %s: database unavailable; the media sweeper will retry", message_id)
+            return
+        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from exc
+
+
+@shared_task(acks_late=True)
+def webhook_sweep_task():
+    """Beat, every minute: events never processed (a lost enqueue)."""
+    return inbound.webhook_events_sweep()
+
+
+@shared_task(acks_late=True)
+def media_sweep_task():
+    """Beat, every five minutes: media downloads whose task was lost."""
+    return inbound.media_sweep()
+
+
+# --- SharePoint backup (integrations.sharepoint_backup) --------------------------------------
+
+
+# Eight retries back off from 30 s to an hour (retry_delay): about four hours in all.
+# Queue "sharepoint" through settings.CELERY_TASK_ROUTES (Celery deprecates queue= here).
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def sharepoint_backup_task(self, message_id):
+    """Back up one message's stored file to SharePoint; temporary failures retry with backoff."""
+    from chat.models import Message
+    from integrations.sharepoint import SharePointError
+    from integrations.sharepoint_backup import message_backup_to_sharepoint, retry_delay, sharepoint_backup_give_up
+
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None:
+        return "missing"
+    try:
+        return message_backup_to_sharepoint(message=message)
+    except SharePointError as error:  # only temporary failures get here
+        if self.request.retries >= self.max_retries:
+            return sharepoint_backup_give_up(message=message, error=error)
+        raise self.retry(countdown=retry_delay(error, self.request.retries)) from None
+
+
+@shared_task(acks_late=True)
+def sharepoint_sweep_task():
+    """Beat: queue again the backups that seem lost (see sharepoint_backup.sharepoint_sweep)."""
+    from integrations.sharepoint_backup import sharepoint_sweep
+
+    return sharepoint_sweep()
+
+
+# --- Outbound ------------------------------------------------------------------------
+# Sends, read receipts, the sweeper and template sync; the work is in integrations.outbound
+# and integrations.templates. Routed to the "whatsapp" queue in settings.CELERY_TASK_ROUTES.
+
+READ_RECEIPT_MAX_RETRIES = 5
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def message_send_task(self, message_id):
+    """Send one queued outbound message (once: see integrations.outbound).
+
+    Retries are bounded by Message.send_attempts (WHATSAPP_SEND_MAX_ATTEMPTS), not by
+    Celery's counter, because a wait for the throughput cap is no failed try.
+    """
+    from integrations.outbound import RetryLater, message_deliver
+
+    try:
+        return message_deliver(message_id=message_id)
+    except RetryLater as later:
+        raise self.retry(countdown=later.countdown)  # noqa: B904 - Retry's cause is the RetryLater
+
+
+@shared_task(bind=True, acks_late=True, max_retries=READ_RECEIPT_MAX_RETRIES)
+def message_mark_read_task(self, message_id):
+    """Send WhatsApp the read receipt for an inbound message."""
+    from integrations.outbound import RetryLater, message_mark_read_remote
+
+    try:
+        return message_mark_read_remote(message_id=message_id)
+    except RetryLater as later:
+        if self.request.retries >= READ_RECEIPT_MAX_RETRIES:
+            logger.warning("Gave up the read receipt for message %s", message_id)
+            return False
+        raise self.retry(countdown=later.countdown)  # noqa: B904 - Retry's cause is the RetryLater
+
+
+@shared_task(acks_late=True)
+def messages_sweep_task():
+    """Beat: re-enqueue messages left queued, settle those stuck sending."""
+    from integrations.outbound import messages_sweep
+
+    return messages_sweep()
+
+
+@shared_task(acks_late=True)
+def templates_sync_task():
+    """Beat: copy the approved templates from WhatsApp Manager."""
+    from integrations.templates import templates_sync
+    from integrations.whatsapp import WhatsAppError
+
+    if not (settings.WHATSAPP_ACCESS_TOKEN and settings.WHATSAPP_BUSINESS_ACCOUNT_ID):
+        return None
+    try:
+        return templates_sync()
+    except WhatsAppError as error:
+        logger.warning("Template sync failed: WhatsApp error %s (%s)", error.code, error.title)
+        return None
