@@ -189,3 +189,16 @@ def test_it_refuses_sending_without_the_chat_permission(client, outsider, chat):
     client.force_login(outsider)
     assert send(client, chat, body="hi").status_code == 403
     assert not Message.objects.exists()
+
+
+def test_it_refuses_a_template_whose_header_needs_a_value_the_composer_cannot_give(agent_client, db):
+    chat = make_conversation(inbound_ago=timezone.timedelta(days=3))
+    template = MessageTemplate.objects.create(
+        name="invoice_ready",
+        language="en",
+        status="APPROVED",
+        components=[{"type": "HEADER", "format": "DOCUMENT"}, {"type": "BODY", "text": "Invoice {{1}} is ready"}],
+    )
+    body = send(agent_client, chat, template=template.pk, param_1="INV-7").content.decode()
+    assert "needs 1 header value(s), but 0 were given" in body
+    assert not Message.objects.exists()
