@@ -6,6 +6,7 @@ updated_at), so the page's polls must pick them up without a reload.
 
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.tests.conftest import make_conversation, make_message
+from integrations.inbound import apply_status
 from links.services import entity_link_create
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made by the
@@ -144,10 +146,10 @@ def test_it_sends_a_text_and_the_ticks_follow_the_statuses_without_reload(page, 
     sent = Message.objects.get(conversation=asha, direction="outbound")
     assert sent.message_body == "First line\nsecond line"
     page.evaluate("window.__marker = 'no reload'")
+    # Meta accepted the send (the send task stores the wamid); statuses arrive by webhook.
+    Message.objects.filter(pk=sent.pk).update(whatsapp_message_id="wamid.OUT1")
     for status in ("sent", "delivered", "read"):
-        Message.objects.filter(pk=sent.pk).update(
-            status=status, whatsapp_message_id="wamid.OUT1", updated_at=timezone.now()
-        )
+        assert apply_status({"id": "wamid.OUT1", "status": status, "timestamp": str(int(time.time()))}) == "applied"
         expect(bubble.locator(".ticks")).to_have_attribute("data-status", status, timeout=POLL_WAIT)
     expect(bubble.locator(".ticks-read")).to_have_css("color", "rgb(83, 189, 235)")
     assert page.evaluate("window.__marker") == "no reload"
@@ -208,10 +210,16 @@ def test_it_refuses_a_file_whatsapp_would_refuse_before_uploading(page, live_ser
 def test_it_explains_a_failed_send_and_retries_it(page, live_server, agent):
     asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
     make_message(asha, message_body="hi")
-    failed = make_message(asha, "outbound", message_body="Your quote", status="failed", error_code=131047)
+    failed = make_message(asha, "outbound", message_body="Your quote", status="sent")
     log_in(page, live_server, agent)
     open_chat(page, "Asha Patel")
     bubble = page.locator(f"#m-{failed.pk}")
+    expect(bubble.locator(".ticks")).to_have_attribute("data-status", "sent")
+    # WhatsApp reports the failure later, by status webhook.
+    error = {"code": 131047, "title": "Re-engagement message", "error_data": {"details": "24 hours passed"}}
+    now = str(int(time.time()))
+    assert apply_status({"id": failed.whatsapp_message_id, "status": "failed", "timestamp": now, "errors": [error]})
+    expect(bubble.locator(".ticks")).to_have_attribute("data-status", "failed", timeout=POLL_WAIT)
     expect(bubble.locator(".failure-reason")).to_have_text(
         "More than 24 hours have passed since the customer last wrote: send a template."
     )
