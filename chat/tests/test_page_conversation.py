@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -206,3 +208,11 @@ def test_it_answers_out_of_range_ids_without_an_error(agent_client, chat):
     assert older.status_code == 400
     assert agent_client.get(f"/whatsapp-chat/c/{huge}/").status_code == 404
     assert agent_client.get(f"/whatsapp-chat/media/{huge}").status_code == 404
+
+
+def test_it_loads_scripts_and_styles_only_from_this_site(agent_client, chat):
+    make_message(chat)
+    body = agent_client.get(open_url(chat)).content.decode()
+    sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', body)
+    assert sources
+    assert all(source.startswith(("/static/", "data:")) for source in sources), sources
