@@ -1,41 +1,10 @@
 """Fixtures for the chat page's tests: conversations and messages as the other areas store them."""
 
-import sys
-import types
-
 import pytest
 from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.services import conversation_apply_message
-
-
-class QueuedCalls:
-    """Records .delay() calls: stands in for a Celery task while integrations.tasks is not merged."""
-
-    def __init__(self):
-        self.calls = []
-
-    def delay(self, *args):
-        self.calls.append(args)
-
-
-@pytest.fixture(autouse=True)
-def outbound_tasks(monkeypatch):
-    """integrations.tasks' outbound tasks, as chat.services imports them (lazily, inside on_commit).
-
-    The outbound area provides the real tasks; until they are merged, tasks that
-    record their calls keep sends and read receipts observable.
-    """
-    try:
-        import integrations.tasks as module
-    except ImportError:
-        module = types.ModuleType("integrations.tasks")
-        monkeypatch.setitem(sys.modules, "integrations.tasks", module)
-    for name in ("message_send_task", "message_mark_read_task"):
-        if not hasattr(module, name):
-            monkeypatch.setattr(module, name, QueuedCalls(), raising=False)
-    return module
 
 
 def make_conversation(phone="+919876543210", name="Asha Patel", inbound_ago=None, **fields):
