@@ -157,3 +157,27 @@ def entity_types():
 def entity_label(entity_type):
     """petty_cash -> Petty cash."""
     return str(entity_type or "").replace("_", " ").capitalize()
+
+
+BACKUP_TITLES = {
+    "pending": "Backing up to SharePoint…",
+    "uploaded": "Backed up to SharePoint",
+    "failed": "The SharePoint backup failed; an admin can retry it",
+    "disabled": "SharePoint backup is off",
+}
+
+
+@register.filter
+def backup_title(message):
+    """The SharePoint backup state of a media file, in words, for the mark on its chip."""
+    title = BACKUP_TITLES.get(message.sharepoint_state, "")
+    if message.sharepoint_state == "failed" and message.sharepoint_error:
+        title = f"{title}: {message.sharepoint_error[:200]}"
+    return title
+
+
+@register.filter
+def backup_link(message):
+    """The SharePoint webUrl, only when it is an https address."""
+    url = message.media_url or ""
+    return url if message.sharepoint_state == "uploaded" and url.startswith("https://") else ""

@@ -59,3 +59,29 @@ def test_it_sends_anonymous_visitors_to_log_in_for_media(client, chat):
     response = client.get(reverse("chat:media", args=[image.pk]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_it_marks_each_media_chip_with_its_sharepoint_backup_state(agent_client, chat):
+    stored(
+        chat,
+        "document",
+        "q.pdf",
+        b"%PDF",
+        "application/pdf",
+        sharepoint_state="uploaded",
+        media_url="https://contoso.sharepoint.com/sites/erp/q.pdf",
+    )
+    stored(chat, "image", "p.jpg", b"x", "image/jpeg", sharepoint_state="failed", sharepoint_error="HTTP 507")
+    stored(chat, "image", "o.jpg", b"x", "image/jpeg", sharepoint_state="disabled")
+    body = agent_client.get(reverse("chat:conversation", args=[chat.pk])).content.decode()
+    assert 'href="https://contoso.sharepoint.com/sites/erp/q.pdf"' in body
+    assert "The SharePoint backup failed; an admin can retry it: HTTP 507" in body
+    assert "SharePoint backup is off" in body
+    assert body.count('class="backup backup-') == 3
+
+
+def test_it_never_links_a_backup_address_that_is_not_https(agent_client, chat):
+    stored(chat, "image", "p.jpg", b"x", "image/jpeg", sharepoint_state="uploaded", media_url="javascript:alert(1)")
+    body = agent_client.get(reverse("chat:conversation", args=[chat.pk])).content.decode()
+    assert "javascript:alert(1)" not in body
+    assert "backup-uploaded" in body
