@@ -15,6 +15,7 @@ from links.models import EntityLink
 
 HISTORY_PAGE = 50
 SIDEBAR_LIMIT = 50
+SIDEBAR_MAX = 1000  # "Show more" stops here; search finds the rest
 ENTITY_VIEW_LIMIT = 200
 # A poll re-reads rows changed in the last few seconds before its cursor, so a
 # transaction that took its updated_at before a poll but committed after it is

@@ -95,10 +95,16 @@ def _base_context(request):
 
 def _sidebar_context(request, active_id=None):
     query = request.GET.get("q", "")[:100]
+    # "Show more" raises the limit; the poll carries it, so loaded rows stay on screen.
+    limit = min(max(_int_param(request, "limit", selectors.SIDEBAR_LIMIT), 1), selectors.SIDEBAR_MAX)
+    conversations = selectors.conversation_list(query=query, limit=limit)
+    full = len(conversations) == limit < selectors.SIDEBAR_MAX
     return {
-        "conversations": selectors.conversation_list(query=query),
+        "conversations": conversations,
         "active_id": active_id,
         "sidebar_since": selectors.cursor_now(),
+        "sidebar_limit": limit,
+        "sidebar_more": limit + selectors.SIDEBAR_LIMIT if full else None,
     }
 
 

@@ -105,3 +105,19 @@ def test_it_sends_an_expired_htmx_session_to_the_login_page(client, db):
 def test_it_refuses_the_sidebar_without_the_chat_permission(client, outsider):
     client.force_login(outsider)
     assert client.get(reverse("chat:sidebar")).status_code == 403
+
+
+def test_it_shows_more_conversations_on_request_and_keeps_them_through_polls(agent_client, db):
+    from chat.models import Conversation
+
+    Conversation.objects.bulk_create(
+        Conversation(other_party=f"+1415555{i:04d}", contact_name=f"Customer {i:02d}", last_message_at=timezone.now())
+        for i in range(55)
+    )
+    first = agent_client.get(reverse("chat:sidebar"), **HTMX).content.decode()
+    assert first.count('class="conversation-row') == 50
+    assert "Show more conversations" in first
+    more = agent_client.get(reverse("chat:sidebar"), {"limit": 100}, **HTMX).content.decode()
+    assert more.count('class="conversation-row') == 55
+    assert "Show more conversations" not in more
+    assert 'id="sidebar-limit" name="limit" value="100"' in more
