@@ -1,5 +1,7 @@
 """Fixtures for the chat page's tests: conversations and messages as the other areas store them."""
 
+from pathlib import Path
+
 import pytest
 from django.utils import timezone
 
@@ -50,3 +52,32 @@ def backdate(*rows, seconds=60):
 def chat(db):
     """Asha, who wrote an hour ago (the 24-hour window is open)."""
     return make_conversation(inbound_ago=timezone.timedelta(hours=1))
+
+
+# --- Browser tests (Playwright driving Debian's Chromium; never a downloaded browser) ---
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+def shots(pytestconfig):
+    folder = Path(pytestconfig.getoption("--output")) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.models import Conversation, Message
-from chat.tests.conftest import make_conversation, make_message
+from chat.tests.conftest import CHROMIUM, make_conversation, make_message
 from integrations.inbound import apply_status
 from links.services import entity_link_create
 
@@ -26,7 +26,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-CHROMIUM = "/usr/bin/chromium"
 POLL_WAIT = 12_000  # ms: a few 3-second polls
 
 pytestmark = [
@@ -34,51 +33,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"),
 ]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "headless": True,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-    }
-
-
-@pytest.fixture
-def agent(django_user_model):
-    """Alice in the "WhatsApp agents" group, recreated as its migration does.
-
-    A transactional test before this one may have flushed the group away.
-    """
-    from django.contrib.auth.models import Group, Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    group, _ = Group.objects.get_or_create(name="WhatsApp agents")
-    permission, _ = Permission.objects.get_or_create(
-        content_type=ContentType.objects.get_for_model(Conversation),
-        codename="use_chat",
-        defaults={"name": "Can use the WhatsApp chat"},
-    )
-    group.permissions.add(permission)
-    user = django_user_model.objects.create_user(username="alice", password="alice-password-1")
-    user.groups.add(group)
-    return user
-
-
-@pytest.fixture
-def shots(pytestconfig):
-    folder = Path(pytestconfig.getoption("--output")) / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def png(width=64, height=48, rgb=(0, 168, 132)):
