@@ -1,17 +1,24 @@
 """Fixtures every app's tests share: staff users with and without the chat permission."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 # The Cloud API simulator fixtures (simulator, whatsapp, client_api, conversation).
 pytest_plugins = ["integrations.tests.simulator_fixtures"]
+
+
+def agents_group():
+    """The group a migration creates; transactional tests flush it away, so make it again if needed."""
+    group, _ = Group.objects.get_or_create(name="WhatsApp agents")
+    group.permissions.add(Permission.objects.get(content_type__app_label="chat", codename="use_chat"))
+    return group
 
 
 @pytest.fixture
 def agent(django_user_model):
     """Alice: staff in the "WhatsApp agents" group."""
     user = django_user_model.objects.create_user(username="alice", password="alice-password-1")
-    user.groups.add(Group.objects.get(name="WhatsApp agents"))
+    user.groups.add(agents_group())
     return user
 
 

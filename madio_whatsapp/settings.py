@@ -363,6 +363,12 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- Chat page ------------------------------------------------------------------
+# Seconds between the page's polls for new messages and statuses (3 to 5).
+CHAT_POLL_SECONDS = read("CHAT_POLL_SECONDS", env.int, 3)
+if not 3 <= CHAT_POLL_SECONDS <= 5:
+    fail("CHAT_POLL_SECONDS", "must be between 3 and 5")
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,
