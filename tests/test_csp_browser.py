@@ -73,3 +73,37 @@ def test_it_logs_in_and_out_and_shows_the_admin_under_the_policy(page, live_serv
     expect(page.locator("#user_form")).to_be_visible()
     assert page.evaluate("window.__violations") == []
     assert [e for e in errors if "Content Security Policy" in e] == []
+
+
+HIDE = """() => {
+  Object.defineProperty(document, "visibilityState", {get: () => "%s", configurable: true});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_it_polls_without_eval_and_pauses_while_the_tab_is_hidden(page, live_server, agent, settings):
+    from chat.models import Conversation
+    from chat.services import conversation_get_or_create
+
+    settings.CHAT_POLL_SECONDS = 1
+    conversation = conversation_get_or_create(phone="+919876543210", name="Asha")
+    errors = watched(page)
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if "poll" in request.url else None)
+    page.goto(f"{live_server.url}{reverse('login')}")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-password-1")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}{reverse('chat:conversation', args=[conversation.pk])}")
+    with page.expect_request(lambda request: "poll" in request.url):
+        pass  # visible: the thread polls
+    page.evaluate(HIDE % "hidden")
+    page.wait_for_timeout(300)  # a poll already on the wire may land
+    polls.clear()
+    page.wait_for_timeout(3500)  # three poll intervals
+    assert polls == []
+    with page.expect_request(lambda request: "poll" in request.url, timeout=3000):
+        page.evaluate(HIDE % "visible")  # shown again: it polls at once
+    assert page.evaluate("window.__violations") == []
+    assert [e for e in errors if "htmx" in e or "Content Security Policy" in e] == []
+    assert Conversation.objects.count() == 1

@@ -8,6 +8,15 @@
 
   function messages() { return document.getElementById("messages"); }
 
+  // Polls (hx-trigger "every ...") wait while the tab is hidden; showing it again polls at once
+  // (their visibilitychange trigger). This is done here rather than with an hx-trigger filter
+  // such as [document.visibilityState === 'visible'], which htmx would have to eval: the
+  // Content-Security-Policy forbids that.
+  document.addEventListener("htmx:confirm", function (event) {
+    var trigger = event.detail.elt.getAttribute("hx-trigger") || "";
+    if (document.visibilityState === "hidden" && trigger.indexOf("every ") === 0) event.preventDefault();
+  });
+
   function toBottom() {
     var box = messages();
     if (box) box.scrollTop = box.scrollHeight;
