@@ -52,6 +52,20 @@ INJECTED_SELECTOR = ", ".join(
         "a[href^='javascript' i]",
     )
 )
+# Whether `word` inside the first element matching `selector` is laid out left to right on screen.
+LEFT_TO_RIGHT = """([selector, word]) => {
+  const walker = document.createTreeWalker(document.querySelector(selector), NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode()) && !node.data.includes(word));
+  const start = node.data.indexOf(word);
+  const left = (at) => {
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + 1);
+    return range.getBoundingClientRect().left;
+  };
+  return left(start) < left(start + word.length - 1);
+}"""
 # Records what a page's Content-Security-Policy blocks, and any script a payload manages to run.
 WATCH = """
 window.__violations = [];
@@ -148,6 +162,9 @@ def test_it_shows_hostile_customer_text_inert_in_a_real_browser(page, live_serve
     assert "&lt;script&gt;alert('entity')" in shown  # entities stay as typed, not decoded into tags
     assert EMOJI in page.locator("#messages .reaction").all_inner_texts()
     assert FILE_NAME in shown
+    # A right-to-left override in the customer's name or file name does not reverse the page's own words.
+    assert page.evaluate(LEFT_TO_RIGHT, ["#messages .media-pending", "downloading"])
+    assert page.evaluate(LEFT_TO_RIGHT, ["#pane-header .number", "+919876543210"])
     long_bubble = page.locator("#messages .bubble", has_text="A" * 99).first
     assert len(long_bubble.inner_text()) >= 65_000
     # And it is all still stored exactly as sent.
