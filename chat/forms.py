@@ -5,11 +5,11 @@ browser refuses a file before uploading it; the server checks again here.
 """
 
 import mimetypes
-import re
 
 from django import forms
 from django.conf import settings
 
+from chat.message_templates import body_text, template_slots
 from chat.models import MessageTemplate
 
 KB, MB = 1024, 1024 * 1024
@@ -127,27 +127,16 @@ class SendForm(EntityFields):
         return data
 
 
-_PARAMETER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-
-
 def template_body(template):
-    for component in template.components or []:
-        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
-            return str(component.get("text") or "")
-    return ""
+    return body_text(template.components)
 
 
 def template_parameters(template):
     """The body's placeholders in order of first appearance: ["1", "2"] or named ones."""
-    seen = []
-    for name in _PARAMETER.findall(template_body(template)):
-        if name not in seen:
-            seen.append(name)
-    return seen
-
-
-def template_fill(template, values):
-    return _PARAMETER.sub(lambda m: values.get(m.group(1), m.group(0)), template_body(template))
+    for kind, _, names in template_slots(template.components):
+        if kind == "body":
+            return names
+    return []
 
 
 class TemplateSendForm(EntityFields):

@@ -48,6 +48,22 @@ def template_slots(components):
     return slots
 
 
+def slots_described(slots):
+    """ "the document header's address, 2 body values", in the order the parameters are given."""
+    parts = []
+    for kind, index, names in slots:
+        count = len(names)
+        if kind == "header" and index in MEDIA_HEADERS.values():
+            parts.append(f"the {index} header's address")
+        elif kind == "copy_code":
+            parts.append(f"the code of button {index + 1}")
+        elif kind == "button":
+            parts.append(f"{count} value{'s' if count != 1 else ''} for button {index + 1}")
+        else:
+            parts.append(f"{count} {kind} value{'s' if count != 1 else ''}")
+    return ", ".join(parts) or "none"
+
+
 def parameter_count(components):
     return sum(len(names) for _, _, names in template_slots(components))
 
@@ -84,8 +100,8 @@ def template_fill(template, parameters):
     if len(parameters) != expected:
         raise TemplateRefused(
             "parameters",
-            f"The template '{template.name}' takes {expected} parameter{'s' if expected != 1 else ''}; "
-            f"{len(parameters)} {'were' if len(parameters) != 1 else 'was'} given.",
+            f"The template '{template.name}' takes {expected} parameter{'s' if expected != 1 else ''} "
+            f"({slots_described(slots)}); {len(parameters)} {'were' if len(parameters) != 1 else 'was'} given.",
         )
     values = iter(parameters)
     components, body_values = [], {}

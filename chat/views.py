@@ -23,8 +23,8 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from chat import forms, selectors, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user
+from chat.message_templates import TemplateRefused, template_fill
 from chat.models import Message
-from integrations.templates import TemplateInvalid, template_check
 from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
@@ -300,12 +300,17 @@ def _queue(chat, user, data, entity, is_template):
     common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
     if is_template:
         template, values = data["template"], data["values"]
-        payload = {"name": template.name, "language": template.language, "parameters": list(values.values())}
-        try:  # the send task checks the same; refusing here keeps the reason in the composer
-            template_check(**payload)
-        except TemplateInvalid as invalid:
-            raise services.SendRefused(str(invalid), code="template_invalid") from None
-        body = forms.template_fill(template, values)
+        parameters = list(values.values())
+        try:  # the API fills templates the same way; refusing here keeps the reason in the composer
+            components, body = template_fill(template, parameters)
+        except TemplateRefused as refused:
+            raise services.SendRefused(refused.reason, code="template_invalid") from None
+        payload = {
+            "name": template.name,
+            "language": template.language,
+            "parameters": parameters,
+            "components": components,
+        }
         return services.message_queue(message_type="template", body=body, data={"template": payload}, **common)
     upload = data.get("file")
     if upload is not None:

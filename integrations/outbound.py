@@ -35,7 +35,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
-from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE
+from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, UNCERTAIN_TITLE
 from chat.models import Conversation, Message
 from chat.phones import mask_phone
 from integrations import metrics
@@ -47,7 +47,6 @@ from integrations.whatsapp import MIN_RETRY_DELAY, CloudAPIClient, WhatsAppError
 logger = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "madio:"
-UNCERTAIN_TITLE = "No answer from WhatsApp"
 
 
 class RetryLater(Exception):  # noqa: N818 - a signal to the task, not an error
