@@ -23,16 +23,19 @@ from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairVi
 from chat.api import ERRORS, ErrorOutput  # noqa: E402
 from integrations import observability  # noqa: E402
 
-
-def _documented(view, serializer, errors=None):
-    """The token views' answers besides 200, in the API's error shape (issue 9: schemathesis checks them)."""
-    responses = {200: serializer, 400: ERRORS[400], 401: ERRORS[401], 429: ERRORS[429], **(errors or {})}
-    return extend_schema_view(post=extend_schema(responses=responses))(view)
-
-
+_UNREADABLE = OpenApiResponse(ErrorOutput, description="The body is neither JSON nor a form this API can read.")
 _LOCKED_OUT = OpenApiResponse(
     ErrorOutput, description="Too many failed logins for this username from this address (see Retry-After)."
 )
+
+
+def _documented(view, serializer, errors=None):
+    """The token views' answers besides 200, in the API's error shape (issue 9: schemathesis checks them)."""
+    responses = {200: serializer, 400: ERRORS[400], 401: ERRORS[401], 415: _UNREADABLE, 429: ERRORS[429]}
+    responses.update(errors or {})
+    return extend_schema_view(post=extend_schema(responses=responses))(view)
+
+
 urlpatterns += [
     path(
         "api/auth/token",

@@ -11,10 +11,13 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 
 from chat.models import Message
 from chat.services import conversation_get_or_create
+from conftest import _forget_rate_limits
 from integrations.observability import worker_heartbeat_record
 from tests.hostile import tasks_recorded  # noqa: F401
 
-# Read through the app itself (WSGI, in this process): the schema needs no database.
+# Read through the app itself (WSGI, in this process): the schema needs no database. The read is
+# anonymous, so an earlier run's requests from this address must not count against it.
+_forget_rate_limits(None)  # werkzeug sets no REMOTE_ADDR: DRF counts it as "None"
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 
 
@@ -31,12 +34,14 @@ def chat_data(db, settings):
     yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
+    _forget_rate_limits(None)  # the token endpoints' calls were counted per address
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("tasks_recorded", "chat_data")
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same cases on every run, so CI never fails by chance; change max_examples to explore.
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_every_api_operation_answers_as_documented(case, agent):
     case.call_and_validate(
         headers={"Authorization": f"Bearer {AccessToken.for_user(agent)}"},
