@@ -1,0 +1,681 @@
+"""Madio WhatsApp benchmarks: webhook ingest, the inbox at a million messages, sending, memory.
+
+`make bench` (or `make bench-quick` for a smoke run under two minutes) runs this with the
+project's venv. It prepares everything itself: PostgreSQL and Redis on loopback as .ci/run
+does, wrk from Debian's packages, Locust and pywa in their own virtualenvs under var/bench/,
+fresh databases seeded by `manage.py seed_demo`, gunicorn with the README's worker count, a
+real Celery worker and (once it exists) the Cloud API simulator. It prints a table and
+writes the same to benchmarks/RESULTS.md. Nothing here is part of `make test`.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import deliveries  # noqa: E402
+
+VAR = ROOT / "var" / "bench"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+TOOLS = VAR / "tools"  # Locust
+PEER = VAR / "pywa"  # pywa, FastAPI's Starlette and uvicorn
+PG = "postgres://postgres@127.0.0.1:5432/"
+REDIS = "redis://127.0.0.1:6379/10"
+APP_SECRET = "bench-app-secret-0123456789abcdef"
+VERIFY_TOKEN = "bench-verify-token"
+# README, Production: gunicorn --workers 2 x cores + 1; this machine has 2 cores.
+WEB_WORKERS = 2 * (os.cpu_count() or 2) + 1
+RUN = int(time.time()) % 1_000_000
+
+
+def log(text):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+# --- Machine and services ---------------------------------------------------------
+
+
+def sh(*cmd, env=None, check=True, capture=True, timeout=None):
+    result = subprocess.run(
+        [str(c) for c in cmd], env=env, check=False, capture_output=capture, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({result.returncode}): {(result.stderr or '')[-2000:]}")
+    return result
+
+
+def ensure_services():
+    """PostgreSQL and Redis on loopback, started the way .ci/run starts them."""
+    if sh("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", check=False).returncode != 0:
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        sh("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start")
+    if sh("redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping", check=False).returncode != 0:
+        sh(
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        )
+    for _ in range(30):
+        pg = sh("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", check=False).returncode == 0
+        redis = sh("redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping", check=False).returncode == 0
+        if pg and redis:
+            return
+        time.sleep(1)
+    raise SystemExit("PostgreSQL or Redis did not start")
+
+
+def ensure_tools():
+    """wrk from Debian; Locust and pywa in virtualenvs of their own, pinned in benchmarks/requirements-*.txt."""
+    if shutil.which("wrk") is None:
+        log("installing wrk (Debian package)")
+        sh("apt-get", "install", "-y", "-q", "wrk", check=False)
+        if shutil.which("wrk") is None:
+            sh("apt-get", "update", "-q")
+            sh("apt-get", "install", "-y", "-q", "wrk")
+    for venv, requirements in ((TOOLS, "requirements-tools.txt"), (PEER, "requirements-pywa.txt")):
+        stamp = venv / ".installed"
+        wanted = (ROOT / "benchmarks" / requirements).read_text()
+        if stamp.exists() and stamp.read_text() == wanted:
+            continue
+        log(f"creating {venv.relative_to(ROOT)} ({requirements})")
+        sh(sys.executable, "-m", "venv", "--clear", venv)
+        sh(venv / "bin" / "pip", "install", "--quiet", "-r", ROOT / "benchmarks" / requirements)
+        stamp.write_text(wanted)
+
+
+def versions():
+    def first_line(*cmd):
+        try:
+            return sh(*cmd, check=False).stdout.strip().splitlines()[0]
+        except (IndexError, OSError):
+            return "?"
+
+    def pip_version(venv, name):
+        out = sh(venv / "bin" / "python", "-m", "pip", "show", name, check=False).stdout
+        return next((line.split()[1] for line in out.splitlines() if line.startswith("Version:")), "?")
+
+    return {
+        "python": platform.python_version(),
+        "django": pip_version(ROOT / ".venv", "django"),
+        "gunicorn": pip_version(ROOT / ".venv", "gunicorn"),
+        "celery": pip_version(ROOT / ".venv", "celery"),
+        "postgresql": first_line("psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version"),
+        "redis": first_line("redis-server", "--version").split(" sha=")[0].removeprefix("Redis server "),
+        "wrk": first_line("wrk", "--version").split(" [")[0].removeprefix("wrk "),
+        "locust": pip_version(TOOLS, "locust"),
+        "pywa": pip_version(PEER, "pywa"),
+        "uvicorn": pip_version(PEER, "uvicorn"),
+        "starlette": pip_version(PEER, "starlette"),
+    }
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    memory = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({cpu}), {memory / 2**20:.0f} GiB RAM, {platform.platform()}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=60, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{url}: the server exited ({proc.returncode}); see {VAR / 'logs'}")
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+# --- Processes we start -----------------------------------------------------------
+
+
+class Processes:
+    """Every process the bench starts, each in its own session, stopped by its own id."""
+
+    def __init__(self):
+        self.started = {}
+        (VAR / "logs").mkdir(parents=True, exist_ok=True)
+
+    def start(self, name, cmd, env):
+        out = open(VAR / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            [str(c) for c in cmd], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.started[name] = proc
+        return proc
+
+    def stop(self, name):
+        proc = self.started.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self):
+        for name in list(self.started):
+            self.stop(name)
+
+
+def product_env(database, **extra):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WHATSAPP_", "SHAREPOINT_"))},
+        "DATABASE_URL": PG + database,
+        "REDIS_URL": REDIS,
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "DEBUG": "false",
+        "DATA_DIR": str(VAR / "data"),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_WEBHOOK_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": deliveries.PHONE_NUMBER_ID,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.update(extra)
+    return env
+
+
+def manage(database, *args, **extra):
+    return sh(PYTHON, ROOT / "manage.py", *args, env=product_env(database, **extra))
+
+
+def django_side(database, *args):
+    out = sh(PYTHON, "-m", "benchmarks.django_side", *args, env=product_env(database)).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def fresh_database(name, messages, conversations):
+    """Drop, create, migrate and seed a database; returns the seconds seed_demo took."""
+    psql = ("psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c")
+    sh(*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    sh(*psql, f"CREATE DATABASE {name}")
+    manage(name, "migrate", "--noinput", "-v0")
+    started = time.monotonic()
+    manage(name, "seed_demo", "--messages", messages, "--conversations", conversations)
+    seconds = time.monotonic() - started
+    sh(*psql, "VACUUM ANALYZE", "-d", name)
+    return seconds
+
+
+def start_web(procs, database, port):
+    procs.stop("gunicorn")
+    env = product_env(database)
+    cmd = [
+        ROOT / ".venv" / "bin" / "gunicorn", "madio_whatsapp.wsgi", "--workers", WEB_WORKERS,
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+    ]  # fmt: skip
+    proc = procs.start("gunicorn", cmd, env)
+    wait_http(f"http://127.0.0.1:{port}/accounts/login/", proc=proc)
+    return proc
+
+
+def start_worker(procs, database, **extra):
+    # As the Procfile runs it: one worker process with two pool processes.
+    cmd = [
+        ROOT / ".venv" / "bin" / "celery", "-A", "madio_whatsapp", "worker", "-Q", "default,whatsapp,sharepoint",
+        "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    proc = procs.start("celery", cmd, product_env(database, **extra))
+    time.sleep(3)
+    if proc.poll() is not None:
+        raise SystemExit(f"the Celery worker exited; see {VAR / 'logs' / 'celery.log'}")
+    return proc
+
+
+def start_pywa(procs, port):
+    env = {
+        **os.environ,
+        "BENCH_PHONE_NUMBER_ID": deliveries.PHONE_NUMBER_ID,
+        "BENCH_VERIFY_TOKEN": VERIFY_TOKEN,
+        "BENCH_APP_SECRET": APP_SECRET,
+    }
+    cmd = [
+        PEER / "bin" / "pywa", "run", ROOT / "benchmarks" / "pywa_bot.py", "--app", "wa", "--host", "127.0.0.1",
+        "--port", port, "--workers", os.cpu_count() or 2, "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    proc = procs.start("pywa", cmd, env)
+    wait_http(f"http://127.0.0.1:{port}/", proc=proc)
+    return proc
+
+
+# --- Load generators --------------------------------------------------------------
+
+
+def wrk(url, *, script, args, seconds, connections, threads=2):
+    cmd = ["wrk", "-t", threads, "-c", connections, "-d", f"{seconds}s", "--timeout", "10s", "-s", script, url]
+    out = sh(*cmd, "--", *args, timeout=seconds + 60).stdout
+    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+    result = json.loads(line.removeprefix("WRK_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def locust_fixed_rate(base, path, *, pool, rate, seconds, warmup):
+    out = VAR / f"locust-{time.monotonic_ns()}.json"
+    env = {**os.environ, "BENCH_POOL": str(pool), "BENCH_PATH": path, "BENCH_OUT": str(out)}
+    cmd = [
+        TOOLS / "bin" / "locust", "-f", ROOT / "benchmarks" / "fixed_rate.py", "--headless", "--host", base,
+        "-u", rate, "-r", rate, "-t", f"{seconds}s", "--stop-timeout", "10", "--only-summary", "--loglevel", "ERROR",
+    ]  # fmt: skip
+    sh(*cmd, env=env, timeout=seconds + 90, check=False)
+    record = json.loads(out.read_text())
+    out.unlink()
+    steady = sorted(ms for at, ms in record["samples"] if at >= warmup)
+    span = max(seconds - warmup, 1)
+    return {
+        "sent": record["sent"],
+        "statuses": record["statuses"],
+        "exhausted": record["exhausted"],
+        "achieved_rps": len(steady) / span,
+        "p50_ms": percentile(steady, 50),
+        "p99_ms": percentile(steady, 99),
+    }
+
+
+def percentile(values, pct):
+    if not values:
+        return float("nan")
+    index = min(len(values) - 1, max(0, round(pct / 100 * len(values) + 0.5) - 1))
+    return values[index]
+
+
+# --- Figures ----------------------------------------------------------------------
+
+
+class Figure:
+    """One measured quantity over several runs: median and spread."""
+
+    def __init__(self, values, unit, better="higher"):
+        self.values = [v for v in values if v == v]  # drop NaN
+        self.unit = unit
+        self.better = better
+
+    @property
+    def median(self):
+        return statistics.median(self.values) if self.values else float("nan")
+
+    def text(self):
+        if not self.values:
+            return "n/a"
+        digits = 0 if self.median >= 100 else 1 if self.median >= 10 else 2
+        spread = f" ({min(self.values):.{digits}f}–{max(self.values):.{digits}f}, n={len(self.values)})"
+        return f"{self.median:.{digits}f} {self.unit}" + (spread if len(self.values) > 1 else "")
+
+
+def count_not_200(runs):
+    saturation = sum(r["not_ok"] + r["socket_errors"] for r in runs["saturation"])
+    fixed = sum(n for r in runs["fixed"] for status, n in r["statuses"].items() if status != "200")
+    return saturation + fixed
+
+
+def ratio(a, b):
+    if not a.values or not b.values or not b.median:
+        return "n/a"
+    return f"{a.median / b.median:.2f}"
+
+
+# --- Measure 1: webhook ingest ----------------------------------------------------
+
+
+def measure_ingest(procs, database, settings):
+    web_port, pywa_port = free_port(), free_port()
+    start_web(procs, database, web_port)
+    start_worker(procs, database)
+    start_pywa(procs, pywa_port)
+    base_web, base_pywa = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{pywa_port}"
+    targets = {
+        "trivial JSON view (same gunicorn)": ("tv", base_web, "/bench/trivial"),
+        "/api/whatsapp/webhook": ("wh", base_web, "/api/whatsapp/webhook"),
+        f"pywa (uvicorn, {os.cpu_count() or 2} workers)": ("pw", base_pywa, "/"),
+    }
+    probe = urllib.request.Request(base_web + "/api/whatsapp/webhook", data=b"{}", method="POST")  # noqa: S310
+    try:
+        urllib.request.urlopen(probe, timeout=5)  # noqa: S310 - loopback only
+        webhook_present = True
+    except urllib.error.HTTPError as error:
+        webhook_present = error.code != 404
+    if not webhook_present:
+        del targets["/api/whatsapp/webhook"]
+        log("the webhook is not on this branch yet: measuring the other targets only")
+
+    refused = {name: bad_signature_status(base + path) for name, (label, base, path) in targets.items()}
+    since = datetime.datetime.now(datetime.UTC).isoformat()
+    phones = "+" + deliveries.customer(RUN, 0)[: 4 + 2]
+    before = django_side(database, "ingest-snapshot", "--prefix", deliveries.wamid_prefix(RUN, "wh"), "--since", since,
+                         "--phones", phones)  # fmt: skip
+    results = {name: {"saturation": [], "fixed": []} for name in targets}
+    sent = {"sent": 0, "ok": 0}
+    pool_dir = VAR / "pools"
+    pool_dir.mkdir(parents=True, exist_ok=True)
+    for run in range(settings.runs):
+        for name, (label, base, path) in targets.items():
+            pool = pool_dir / f"{label}.pool"
+            deliveries.write_pool(
+                pool, run=RUN, label=f"{label}s{run}", count=settings.pool_per_second * settings.saturation_seconds,
+                secret=APP_SECRET,
+            )  # fmt: skip
+            log(f"saturation {run + 1}/{settings.runs}: {name}")
+            result = wrk(
+                base + path, script=ROOT / "benchmarks" / "deliver.lua", args=[pool, 2],
+                seconds=settings.saturation_seconds, connections=settings.connections,
+            )  # fmt: skip
+            results[name]["saturation"].append(result)
+            if label == "wh":
+                sent["sent"] += result["sent"]
+                sent["ok"] += result["ok"]
+            deliveries.write_pool(
+                pool, run=RUN, label=f"{label}f{run}", count=settings.rate * (settings.fixed_seconds + 15),
+                secret=APP_SECRET,
+            )  # fmt: skip
+            if label == "wh":
+                wait_drained(database, since, timeout=settings.drain_timeout)
+            log(f"fixed {settings.rate}/s {run + 1}/{settings.runs}: {name}")
+            fixed = locust_fixed_rate(
+                base, path, pool=pool, rate=settings.rate, seconds=settings.fixed_seconds, warmup=settings.warmup
+            )
+            results[name]["fixed"].append(fixed)
+            if label == "wh":
+                sent["sent"] += fixed["sent"]
+                sent["ok"] += fixed["statuses"].get("200", 0)
+    check = None
+    if webhook_present:
+        drained_in = wait_drained(database, since, timeout=settings.drain_timeout)
+        after = django_side(database, "ingest-snapshot", "--prefix", deliveries.wamid_prefix(RUN, "wh"),
+                            "--since", since, "--phones", phones)  # fmt: skip
+        stored = after["messages"]
+        check = {
+            **after,
+            "sent": sent["sent"],
+            "answered_200": sent["ok"],
+            "unread_added": after["unread_total"] - before["unread_total"],
+            "drained_after_s": drained_in,
+            "exactly_once": (
+                sent["ok"] <= stored <= sent["sent"]
+                and stored == after["distinct_wamids"] == after["events"]
+                and after["events_unprocessed"] == 0
+                and after["events_failed"] == 0
+                and after["unread_total"] - before["unread_total"] == stored
+            ),
+        }
+    procs.stop("pywa")
+    for name in results:
+        results[name]["bad_signature_status"] = refused[name]
+    return results, check
+
+
+def bad_signature_status(url):
+    """The answer to a delivery with a wrong signature: proof that the target really checks it."""
+    body = deliveries.delivery(wamid="wamid.bench.badsig=", wa_id=deliveries.customer(RUN, 0), text="forged")
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=0"}
+    )
+    try:
+        return urllib.request.urlopen(request, timeout=5).status  # noqa: S310
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def wait_drained(database, since, timeout):
+    """Seconds until the worker has processed every delivery received since `since`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        snapshot = django_side(database, "ingest-snapshot", "--prefix", "-", "--since", since, "--phones", "-")
+        if snapshot["events_unprocessed"] == 0:
+            return time.monotonic() - started
+        time.sleep(1)
+    return float("nan")
+
+
+# --- Measure 2: the inbox at scale ------------------------------------------------
+
+
+def measure_inbox(procs, database, settings):
+    info = django_side(database, "inbox")
+    port = free_port()
+    start_web(procs, database, port)
+    figures = {}
+    for name, endpoint in info["endpoints"].items():
+        if endpoint["url"] is None:
+            figures[name] = None
+            continue
+        runs = []
+        for run in range(settings.runs):
+            log(f"inbox at {info['messages']:,} messages {run + 1}/{settings.runs}: {name}")
+            runs.append(
+                wrk(
+                    f"http://127.0.0.1:{port}{endpoint['url']}", script=ROOT / "benchmarks" / "get.lua",
+                    args=endpoint["headers"], seconds=settings.inbox_seconds, connections=4,
+                )
+            )  # fmt: skip
+        figures[name] = runs
+    return info, figures
+
+
+# --- Measure 4: memory --------------------------------------------------------------
+
+
+def rss_kib(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def children(pid):
+    try:
+        return [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+def measure_memory(procs):
+    memory = {}
+    for name in ("gunicorn", "celery"):
+        proc = procs.started.get(name)
+        if proc is None:
+            continue
+        # Our Popen is the master (gunicorn) or the main process (celery); the work happens in its children.
+        kids = [rss_kib(pid) for pid in children(proc.pid)]
+        memory[name] = {"main": rss_kib(proc.pid), "children": [k for k in kids if k]}
+    return memory
+
+
+# --- Report -------------------------------------------------------------------------
+
+
+def report(meta, ingest, check, inbox, memory, notes):
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Produced by `{meta['command']}` on {meta['date']} ({meta['mode']} mode). "
+        "Figures are medians of the runs, with (min–max, n=runs). Regenerate with `make bench`.",
+        "",
+        f"- Machine: {meta['machine']}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
+        f"- Web: gunicorn, {WEB_WORKERS} sync workers (README: 2 x cores + 1), DEBUG off, PostgreSQL + Redis "
+        "on loopback; Celery: one worker, 2 pool processes (as in the Procfile).",
+        "",
+    ]
+    if ingest:
+        lines += [
+            "## 1. Webhook ingest",
+            "",
+            f"Saturation: wrk, 2 threads, {meta['settings'].connections} connections, "
+            f"{meta['settings'].saturation_seconds} s per run, every request a different pre-signed delivery. "
+            f"Fixed rate: Locust, {meta['settings'].rate} users x 1 request/s for {meta['settings'].fixed_seconds} s, "
+            f"latencies of the last {meta['settings'].fixed_seconds - meta['settings'].warmup} s.",
+            "",
+            "| target | saturation | p50 at saturation | p50 at fixed rate | p99 at fixed rate | achieved rate "
+            "| non-200 | forged signature |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        sat = {}
+        for name, runs in ingest.items():
+            sat[name] = Figure([r["rps"] for r in runs["saturation"]], "req/s")
+            lines.append(
+                f"| {name} | {sat[name].text()} "
+                f"| {Figure([r['p50_ms'] for r in runs['saturation']], 'ms').text()} "
+                f"| {Figure([r['p50_ms'] for r in runs['fixed']], 'ms').text()} "
+                f"| {Figure([r['p99_ms'] for r in runs['fixed']], 'ms').text()} "
+                f"| {Figure([r['achieved_rps'] for r in runs['fixed']], '/s').text()} "
+                f"| {count_not_200(runs)} | {runs['bad_signature_status']} |"
+            )
+        names = list(sat)
+        if "/api/whatsapp/webhook" in sat:
+            webhook = sat["/api/whatsapp/webhook"]
+            lines += [
+                "",
+                f"- Webhook / trivial view (target >= 0.60): **{ratio(webhook, sat[names[0]])}**",
+                f"- Webhook / pywa (we mean to beat it, > 1.00): **{ratio(webhook, sat[names[-1]])}**",
+            ]
+            non_200 = sum(r["not_ok"] for r in ingest["/api/whatsapp/webhook"]["saturation"])
+            lines.append(f"- Webhook answers other than 200 under saturation: {non_200}")
+        if check:
+            lines += [
+                "",
+                "Exactly once: every delivery answered 200 was stored and processed once "
+                f"(**{'yes' if check['exactly_once'] else 'NO'}**): sent {check['sent']}, answered 200 "
+                f"{check['answered_200']}, webhook events {check['events']}, messages {check['messages']} "
+                f"({check['distinct_wamids']} distinct wamids), unprocessed {check['events_unprocessed']}, "
+                f"failed {check['events_failed']}, unread counters moved by {check['unread_added']}; the worker "
+                f"finished {check['drained_after_s']:.1f} s after the last run.",
+            ]
+        lines.append("")
+    if inbox:
+        small, large = inbox
+        lines += [
+            "## 2. The inbox at scale",
+            "",
+            f"wrk, 2 threads, 4 connections, {meta['settings'].inbox_seconds} s per run, logged-in agent "
+            "(session cookie, HX-Request) or JWT for the API. Latency p50 per request; ratio = large / small.",
+            "",
+            f"Seeding {large[0]['messages']:,} messages over {large[0]['conversations']:,} conversations "
+            f"with `seed_demo`: **{meta.get('seed_seconds', float('nan')):.0f} s** (target < 180 s).",
+            "",
+            f"| endpoint | p50 at {small[0]['messages']:,} | p50 at {large[0]['messages']:,} | ratio "
+            f"| req/s at {small[0]['messages']:,} | req/s at {large[0]['messages']:,} |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in small[1]:
+            a, b = small[1][name], large[1].get(name)
+            if a is None or b is None:
+                lines.append(f"| {name} | not on this branch yet | | | | |")
+                continue
+            pa, pb = Figure([r["p50_ms"] for r in a], "ms"), Figure([r["p50_ms"] for r in b], "ms")
+            ra, rb = Figure([r["rps"] for r in a], "req/s"), Figure([r["rps"] for r in b], "req/s")
+            bad = sum(r["not_ok"] + r["socket_errors"] for r in a + b)
+            flag = f" ({bad} non-2xx/errors)" if bad else ""
+            lines.append(f"| {name}{flag} | {pa.text()} | {pb.text()} | {ratio(pb, pa)} | {ra.text()} | {rb.text()} |")
+        lines.append("")
+    if memory:
+        lines += ["## 4. Memory (resident set size at the end)", ""]
+        for name, m in memory.items():
+            kids = ", ".join(f"{k / 1024:.0f}" for k in m["children"])
+            lines.append(f"- {name}: main process {m['main'] / 1024:.0f} MiB; worker processes {kids} MiB")
+        lines.append("")
+    if notes:
+        lines += ["## Notes", "", *notes, ""]
+    return "\n".join(lines)
+
+
+# --- Main ---------------------------------------------------------------------------
+
+
+class Settings:
+    def __init__(self, quick):
+        self.quick = quick
+        self.runs = 1 if quick else 3
+        self.saturation_seconds = 3 if quick else 10
+        self.fixed_seconds = 6 if quick else 20
+        self.warmup = 2 if quick else 5
+        self.rate = 200
+        self.connections = 16
+        self.pool_per_second = 5000
+        self.inbox_seconds = 2 if quick else 5
+        self.drain_timeout = 120 if quick else 600
+        self.small = (1000, 10)
+        self.large = (20_000, 200) if quick else (1_000_000, 10_000)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run under two minutes")
+    parser.add_argument("--only", choices=["ingest", "inbox"], action="append", help="run only these measures")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    args = parser.parse_args(argv)
+    settings = Settings(args.quick)
+    only = set(args.only or ["ingest", "inbox"])
+    ensure_services()
+    ensure_tools()
+    meta = {
+        "command": "make bench-quick" if args.quick else "make bench",
+        "mode": "quick" if args.quick else "full",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "versions": versions(),
+        "settings": settings,
+    }
+    procs = Processes()
+    notes = []
+    ingest = check = inbox = memory = None
+    try:
+        log(f"seeding the small database ({settings.small[0]:,} messages)")
+        fresh_database("madio_bench", *settings.small)
+        if "ingest" in only:
+            ingest, check = measure_ingest(procs, "madio_bench", settings)
+        if "inbox" in only:
+            small = measure_inbox(procs, "madio_bench", settings)
+            log(f"seeding the large database ({settings.large[0]:,} messages)")
+            meta["seed_seconds"] = fresh_database("madio_bench_big", *settings.large)
+            large = measure_inbox(procs, "madio_bench_big", settings)
+            inbox = (small, large)
+        memory = measure_memory(procs)
+    finally:
+        procs.stop_all()
+    text = report(meta, ingest, check, inbox, memory, notes)
+    Path(args.output).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
