@@ -41,3 +41,11 @@ format: setup-dev
 
 clean:
 	rm -rf $(VENV) var/test
+
+# --- Benchmarks (never part of `make test`; see README, Benchmarks) ---
+.PHONY: bench bench-quick
+bench: setup
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+bench-quick: setup
+	$(BIN)/python benchmarks/run.py --quick $(ARGS)

@@ -117,6 +117,65 @@ def ingest_snapshot(options):
     }
 
 
+def queue_sends(options):
+    """N queued outbound texts over C customers who wrote recently, each enqueued for the send task.
+
+    Rows as chat.services.message_queue stores them, inserted in bulk so that queueing
+    10,000 takes seconds; the measured part is the worker draining them.
+    """
+    from integrations.tasks import message_send_task
+
+    user = bench_user()
+    now = timezone.now()
+    conversations = Conversation.objects.bulk_create(
+        Conversation(other_party=f"+9197{options.tag % 100:02d}{n:06d}", last_inbound_at=now, last_message_at=now)
+        for n in range(options.conversations)
+    )
+    rows = Message.objects.bulk_create(
+        (
+            Message(
+                conversation=chat,
+                direction=Message.Direction.OUTBOUND,
+                status=Message.Status.QUEUED,
+                message_type=Message.Type.TEXT,
+                message_body=f"Bench send {n}",
+                from_user=user,
+                to_phone=chat.other_party,
+                other_party=chat.other_party,
+                created_at=now,
+                updated_at=now,
+            )
+            for n, chat in ((n, conversations[n % len(conversations)]) for n in range(options.count))
+        ),
+        batch_size=2000,
+    )
+    for message in rows:
+        message_send_task.delay(message.pk)
+    return {"queued": len(rows), "first_id": rows[0].pk, "last_id": rows[-1].pk}
+
+
+def send_progress(options):
+    """Where a batch of sends stands, and its rate by Meta's acceptance times (sent_at)."""
+    rows = Message.objects.filter(pk__gte=options.first_id, pk__lte=options.last_id)
+    statuses = dict(rows.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    times = sorted(rows.exclude(sent_at=None).values_list("sent_at", flat=True))
+    result = {"statuses": statuses, "sent": len(times)}
+    if len(times) > 1:
+        span = (times[-1] - times[0]).total_seconds()
+        per_second = {}
+        for moment in times:
+            key = int(moment.timestamp())
+            per_second[key] = per_second.get(key, 0) + 1
+        full_seconds = sorted(per_second)[1:-1]  # the first and last seconds are partial
+        result.update(
+            span_s=span,
+            rate=(len(times) - 1) / span if span else None,
+            max_in_one_second=max(per_second.values()),
+            max_in_one_full_second=max((per_second[k] for k in full_seconds), default=None),
+        )
+    return result
+
+
 def main(argv):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="action", required=True)
@@ -125,8 +184,20 @@ def main(argv):
     snap.add_argument("--prefix", required=True)
     snap.add_argument("--since", required=True)
     snap.add_argument("--phones", required=True)
+    queue = sub.add_parser("queue-sends")
+    queue.add_argument("--count", type=int, required=True)
+    queue.add_argument("--conversations", type=int, default=100)
+    queue.add_argument("--tag", type=int, default=0)
+    progress = sub.add_parser("send-progress")
+    progress.add_argument("--first-id", type=int, required=True)
+    progress.add_argument("--last-id", type=int, required=True)
     options = parser.parse_args(argv)
-    action = {"inbox": inbox, "ingest-snapshot": ingest_snapshot}[options.action]
+    action = {
+        "inbox": inbox,
+        "ingest-snapshot": ingest_snapshot,
+        "queue-sends": queue_sends,
+        "send-progress": send_progress,
+    }[options.action]
     print(json.dumps(action(options)))
 
 

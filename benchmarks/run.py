@@ -212,8 +212,8 @@ def product_env(database, **extra):
     return env
 
 
-def manage(database, *args, **extra):
-    return sh(PYTHON, ROOT / "manage.py", *args, env=product_env(database, **extra))
+def manage(database, *args, check=True, **extra):
+    return sh(PYTHON, ROOT / "manage.py", *args, env=product_env(database, **extra), check=check)
 
 
 def django_side(database, *args):
@@ -246,11 +246,11 @@ def start_web(procs, database, port):
     return proc
 
 
-def start_worker(procs, database, **extra):
+def start_worker(procs, database, concurrency=2, **extra):
     # As the Procfile runs it: one worker process with two pool processes.
     cmd = [
         ROOT / ".venv" / "bin" / "celery", "-A", "madio_whatsapp", "worker", "-Q", "default,whatsapp,sharepoint",
-        "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+        "--concurrency", concurrency, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
     ]  # fmt: skip
     proc = procs.start("celery", cmd, product_env(database, **extra))
     time.sleep(3)
@@ -488,6 +488,46 @@ def measure_inbox(procs, database, settings):
     return info, figures
 
 
+# --- Measure 3: sending ------------------------------------------------------------
+
+
+def simulator_present(database):
+    return manage(database, "help", "whatsapp_simulator", check=False).returncode == 0
+
+
+def measure_send(procs, database, settings):
+    """Queue N texts with the worker stopped, then let one worker drain them into the simulator."""
+    if not simulator_present(database):
+        log("the send task and simulator are not on this branch yet: skipping sends")
+        return None
+    port = free_port()
+    cmd = [PYTHON, ROOT / "manage.py", "whatsapp_simulator", "--port", port, "--statuses", "none"]
+    procs.start("simulator", cmd, product_env(database))
+    wait_http(f"http://127.0.0.1:{port}/", proc=procs.started["simulator"])
+    results = {}
+    for label, rate, count, concurrency in settings.send_runs:
+        procs.stop("celery")
+        batch = django_side(database, "queue-sends", "--count", count, "--tag", len(results))
+        log(f"sending {count:,} texts, {label}")
+        env = {
+            "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{port}",
+            "WHATSAPP_ACCESS_TOKEN": "bench-token",
+            "WHATSAPP_SEND_RATE": rate,
+        }
+        start_worker(procs, database, concurrency=concurrency, **env)
+        started = time.monotonic()
+        while True:
+            progress = django_side(database, "send-progress", "--first-id", batch["first_id"], "--last-id",
+                                   batch["last_id"])  # fmt: skip
+            waiting = sum(progress["statuses"].get(s, 0) for s in ("queued", "sending"))
+            if not waiting or time.monotonic() - started > settings.send_timeout:
+                break
+            time.sleep(2)
+        results[label] = {**progress, "count": count, "concurrency": concurrency, "rate_setting": rate}
+    # The last worker keeps running: its memory is measured at the end.
+    return results
+
+
 # --- Measure 4: memory --------------------------------------------------------------
 
 
@@ -523,7 +563,7 @@ def measure_memory(procs):
 # --- Report -------------------------------------------------------------------------
 
 
-def report(meta, ingest, check, inbox, memory, notes):
+def report(meta, ingest, check, inbox, sends, memory, notes):
     lines = [
         "# Benchmark results",
         "",
@@ -607,6 +647,26 @@ def report(meta, ingest, check, inbox, memory, notes):
             flag = f" ({bad} non-2xx/errors)" if bad else ""
             lines.append(f"| {name}{flag} | {pa.text()} | {pb.text()} | {ratio(pb, pa)} | {ra.text()} | {rb.text()} |")
         lines.append("")
+    if sends:
+        lines += [
+            "## 3. Sending",
+            "",
+            "Texts queued with the worker stopped, then drained by one Celery worker into the Cloud API simulator "
+            "(`whatsapp_simulator --statuses none`). Rate = accepted sends per second between the first and last "
+            "acceptance (sent_at); the busiest second counts sends whose sent_at falls in one calendar second.",
+            "",
+            "| run | messages | sent | failed | rate | busiest full second |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label, r in sends.items():
+            rate = f"{r['rate']:.1f}/s" if r.get("rate") else "n/a"
+            lines.append(
+                f"| {label} | {r['count']:,} | {r['sent']:,} | {r['statuses'].get('failed', 0)} | {rate} "
+                f"| {r.get('max_in_one_full_second')} |"
+            )
+        lines.append("")
+    elif sends is None and meta.get("send_skipped"):
+        lines += ["## 3. Sending", "", meta["send_skipped"], ""]
     if memory:
         lines += ["## 4. Memory (resident set size at the end)", ""]
         for name, m in memory.items():
@@ -616,6 +676,14 @@ def report(meta, ingest, check, inbox, memory, notes):
     if notes:
         lines += ["## Notes", "", *notes, ""]
     return "\n".join(lines)
+
+
+def load_note(notes, label):
+    """Other work on the machine skews every figure: record the load average as each measure starts."""
+    one, five, fifteen = open("/proc/loadavg").read().split()[:3]
+    notes.append(
+        f"- Load average (1/5/15 min) as {label} started: {one} / {five} / {fifteen} on {os.cpu_count()} cores."
+    )
 
 
 # --- Main ---------------------------------------------------------------------------
@@ -634,17 +702,25 @@ class Settings:
         self.inbox_seconds = 2 if quick else 5
         self.drain_timeout = 120 if quick else 600
         self.small = (1000, 10)
+        # (label, WHATSAPP_SEND_RATE, messages, worker pool processes); 0 lifts the cap.
+        count = 800 if quick else 10_000
+        self.send_runs = [
+            ("cap 80/s, Procfile worker (2 processes)", "80", count, 2),
+            ("no cap, one worker process", "0", count, 1),
+            ("no cap, Procfile worker (2 processes)", "0", count, 2),
+        ]
+        self.send_timeout = 60 if quick else 600
         self.large = (20_000, 200) if quick else (1_000_000, 10_000)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run under two minutes")
-    parser.add_argument("--only", choices=["ingest", "inbox"], action="append", help="run only these measures")
+    parser.add_argument("--only", choices=["ingest", "inbox", "send"], action="append", help="run only these measures")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     args = parser.parse_args(argv)
     settings = Settings(args.quick)
-    only = set(args.only or ["ingest", "inbox"])
+    only = set(args.only or ["ingest", "inbox", "send"])
     ensure_services()
     ensure_tools()
     meta = {
@@ -657,22 +733,28 @@ def main(argv=None):
     }
     procs = Processes()
     notes = []
-    ingest = check = inbox = memory = None
+    ingest = check = inbox = sends = memory = None
     try:
         log(f"seeding the small database ({settings.small[0]:,} messages)")
         fresh_database("madio_bench", *settings.small)
         if "ingest" in only:
+            load_note(notes, "ingest")
             ingest, check = measure_ingest(procs, "madio_bench", settings)
         if "inbox" in only:
+            load_note(notes, "the inbox measures")
             small = measure_inbox(procs, "madio_bench", settings)
             log(f"seeding the large database ({settings.large[0]:,} messages)")
+            load_note(notes, f"seeding {settings.large[0]:,} messages")
             meta["seed_seconds"] = fresh_database("madio_bench_big", *settings.large)
             large = measure_inbox(procs, "madio_bench_big", settings)
             inbox = (small, large)
+        if "send" in only:
+            load_note(notes, "sending")
+            sends = measure_send(procs, "madio_bench", settings)
         memory = measure_memory(procs)
     finally:
         procs.stop_all()
-    text = report(meta, ingest, check, inbox, memory, notes)
+    text = report(meta, ingest, check, inbox, sends, memory, notes)
     Path(args.output).write_text(text)
     print(text)
 
