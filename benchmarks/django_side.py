@@ -91,6 +91,7 @@ def inbox(_options):
         "entity view": (url("chat:entity", "project", "1"), headers_page),
         "older history, deep": (url("chat:conversation_older", a, query=f"before={deep}"), headers_page),
         "stats?days=30 (API)": (url("api:stats", query="days=30"), headers_api),
+        "stats?days=365 (API, whole history)": (url("api:stats", query="days=365"), headers_api),
     }
     return {
         "messages": Message.objects.count(),

@@ -117,9 +117,9 @@ class Seeder:
     def plan(self, count):
         """Message specs for one conversation, oldest first: (at, direction, type)."""
         rng = self.rng
-        # Each conversation lives in its own part of the window; long ones cover most of it.
+        # Each conversation lives in its own stretch of the window; long ones cover all of it.
         length = self.span * min(1.0, 0.05 + count / 2000)
-        end = self.now - timedelta(seconds=rng.random() * (self.span - length) * 0.3)
+        end = self.now - timedelta(seconds=rng.random() * (self.span - length))
         offsets = sorted(rng.random() * length for _ in range(count))
         types = rng.choices(self.types, self.weights, k=count)
         specs = []
@@ -306,7 +306,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--messages", type=int, default=1000, help="How many messages (default 1000).")
         parser.add_argument("--conversations", type=int, default=None, help="How many conversations (default 1%%).")
-        parser.add_argument("--days", type=int, default=90, help="Spread the messages over this many days.")
+        parser.add_argument("--days", type=int, default=365, help="Spread the messages over this many days (a year).")
         parser.add_argument("--batch", type=int, default=5000, help="Rows per INSERT (default 5000).")
         parser.add_argument("--seed", type=int, default=1, help="Random seed, for repeatable data.")
         parser.add_argument(
