@@ -23,7 +23,7 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ("id", "other_party", "direction", "message_type", "status", "short_body", "created_at")
-    list_filter = ("direction", "message_type", "status", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("direction", "message_type", "status", "sharepoint_state", ("created_at", admin.DateFieldListFilter))
     search_fields = (
         "other_party",
         "from_phone",
@@ -52,6 +52,23 @@ class MessageAdmin(admin.ModelAdmin):
     def short_body(self, obj):
         text = obj.message_body or obj.caption
         return text[:80] + ("…" if len(text) > 80 else "")
+
+    # SharePoint backup (integrations.sharepoint_backup): failed uploads can be tried again.
+    actions = ["retry_sharepoint_backup"]
+
+    @admin.action(description="Back up the selected messages' files to SharePoint again")
+    def retry_sharepoint_backup(self, request, queryset):
+        from django.conf import settings
+
+        from integrations.sharepoint_backup import sharepoint_backup_retry
+
+        if not settings.SHAREPOINT_ENABLED:
+            self.message_user(
+                request, "SharePoint backup is off: its four SHAREPOINT_* settings are not set.", "warning"
+            )
+            return
+        count = sharepoint_backup_retry(messages=queryset.exclude(file="").exclude(sharepoint_state="uploaded"))
+        self.message_user(request, f"{count} backup{'s' if count != 1 else ''} queued.")
 
 
 @admin.register(MessageTemplate)

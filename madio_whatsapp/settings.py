@@ -239,6 +239,10 @@ SHAREPOINT_FOLDER = env.str("SHAREPOINT_FOLDER", default="Madio ERP/WhatsApp Med
 SHAREPOINT_AUTHORITY = env.str("SHAREPOINT_AUTHORITY", default="https://login.microsoftonline.com").rstrip("/")
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.microsoft.com").rstrip("/")
 SHAREPOINT_ENABLED = all((SHAREPOINT_TENANT_ID, SHAREPOINT_CLIENT_ID, SHAREPOINT_CLIENT_SECRET, SHAREPOINT_SITE_ID))
+# Backup tasks (integrations/tasks.py) on their own queue, and the sweeper that re-queues lost ones.
+CELERY_TASK_ROUTES["integrations.tasks.sharepoint_backup_task"] = {"queue": "sharepoint"}
+CELERY_TASK_ROUTES["integrations.tasks.sharepoint_sweep_task"] = {"queue": "sharepoint"}
+CELERY_BEAT_SCHEDULE["sharepoint-sweep"] = {"task": "integrations.tasks.sharepoint_sweep_task", "schedule": 15 * 60}
 
 # --- Entity links -------------------------------------------------------------
 ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", "employee"])

@@ -1,0 +1,246 @@
+"""The SharePoint backup of every stored media file: what goes where, and the state on the message.
+
+Callers: queue_sharepoint_backup(message) once a file is stored (inbound download, outbound
+send); integrations.tasks.sharepoint_backup_task runs message_backup_to_sharepoint; the beat
+sweeper runs sharepoint_sweep; `manage.py sharepoint_backfill` and the admin action cover
+the rest. Graph itself is integrations.sharepoint.
+"""
+
+import logging
+import mimetypes
+import os
+import random
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from chat.models import Message
+from integrations.sharepoint import SharePointError, safe_name, sharepoint_client
+
+log = logging.getLogger(__name__)
+
+State = Message.BackupState
+BACKOFF_BASE = 30
+BACKOFF_MAX = 3600
+MAX_PATH_LENGTH = 400  # SharePoint's limit on the decoded path, site and library included
+SITE_PATH_ALLOWANCE = 100  # room for "sites/<site>/Shared Documents/" that we do not know
+# A failure that was still temporary when the task gave up; the sweeper tries those again.
+TEMPORARY_PREFIX = "Temporary failure, gave up after retries: "
+LOCK_SECONDS = 3600  # longer than any upload; a dead worker's lock expires by itself
+SWEEP_WINDOW = timedelta(days=7)  # older messages are the backfill command's job
+SWEEP_PENDING_AFTER = timedelta(hours=2)  # longer than the longest backoff between retries
+SWEEP_FAILED_AFTER = timedelta(hours=6)
+SWEEP_BATCH = 200
+
+_disabled_logged = False
+
+
+def record_backup_outcome(outcome, *, message_id, reason=""):
+    """The one place every backup outcome passes through (logs; counted as
+    sharepoint_uploads_total{status=outcome}). Outcomes: uploaded, already_uploaded,
+    disabled, no_file, busy, retry, failed. reason is Graph's error code, never content."""
+    level = logging.WARNING if outcome == "failed" else logging.INFO
+    log.log(level, "SharePoint backup of message %s: %s%s", message_id, outcome, f" ({reason})" if reason else "")
+
+
+def _log_disabled_once():
+    global _disabled_logged
+    if not _disabled_logged:
+        _disabled_logged = True
+        log.info(
+            "SharePoint backup is off: set SHAREPOINT_TENANT_ID, CLIENT_ID, CLIENT_SECRET and SITE_ID to turn it on"
+        )
+
+
+def _set_backup(message, **fields):
+    """Write the backup fields without touching the rest of the row; the chat poll sees the change."""
+    fields["updated_at"] = timezone.now()
+    Message.objects.filter(pk=message.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(message, name, value)
+
+
+def _mark_disabled(message):
+    _log_disabled_once()
+    if message.sharepoint_state != State.DISABLED:
+        _set_backup(message, sharepoint_state=State.DISABLED, sharepoint_error="")
+    record_backup_outcome("disabled", message_id=message.pk)
+
+
+def backup_location(message):
+    """(folder, file name) for the message's file: SHAREPOINT_FOLDER/<yyyy>/<mm>/<customer>/<name>,
+    every part a safe SharePoint name. The name starts with the time and our message id,
+    so it is unique and the same on every try."""
+    root = [safe_name(part) for part in settings.SHAREPOINT_FOLDER.split("/") if part.strip()]
+    if root and root[0].lower() == "forms":  # reserved as a library's root folder
+        root[0] = "_forms"
+    when = timezone.localtime(message.created_at)
+    conversation = message.conversation
+    customer = conversation.other_party or conversation.wa_user_id or message.other_party or "unknown"
+    folder = [*root, f"{when:%Y}", f"{when:%m}", safe_name(customer)]
+    original = message.file_name or os.path.basename(message.file.name or "")
+    if not original:
+        original = f"{message.message_type}{mimetypes.guess_extension(message.mime_type or '') or ''}"
+    prefix = f"{when:%Y%m%d-%H%M%S}_{message.pk}_"
+    room = min(255, MAX_PATH_LENGTH - 1 - SITE_PATH_ALLOWANCE - len("/".join(folder)) - 1) - len(prefix)
+    if room < 8:
+        raise SharePointError("SHAREPOINT_FOLDER is too long for SharePoint's 400-character paths", retryable=False)
+    return folder, prefix + safe_name(original, max_length=room, fallback=message.message_type)
+
+
+def message_backup_to_sharepoint(*, message):
+    """Upload the message's stored file to SharePoint once, and record the result on it.
+
+    Returns the outcome. A permanent failure is recorded (state failed, Graph's code and
+    message in sharepoint_error); a temporary one leaves the state pending and raises
+    SharePointError(retryable=True) for the caller to try again later.
+    """
+    if message.sharepoint_state == State.UPLOADED and message.sharepoint_item_id:
+        record_backup_outcome("already_uploaded", message_id=message.pk)
+        return "already_uploaded"
+    if not message.file:
+        record_backup_outcome("no_file", message_id=message.pk)
+        return "no_file"
+    if not settings.SHAREPOINT_ENABLED:
+        _mark_disabled(message)
+        return "disabled"
+    lock = f"sharepoint:lock:{message.pk}"
+    if not cache.add(lock, 1, LOCK_SECONDS):
+        # Another worker is uploading this file right now (the sweeper and a retry can meet).
+        record_backup_outcome("busy", message_id=message.pk)
+        return "busy"
+    try:
+        message.refresh_from_db(fields=["sharepoint_state", "sharepoint_item_id"])
+        if message.sharepoint_state == State.UPLOADED and message.sharepoint_item_id:
+            record_backup_outcome("already_uploaded", message_id=message.pk)
+            return "already_uploaded"
+        return _upload(message)
+    finally:
+        cache.delete(lock)
+
+
+def _upload(message):
+    if message.sharepoint_state != State.PENDING:
+        _set_backup(message, sharepoint_state=State.PENDING)
+    try:
+        folder, name = backup_location(message)
+        with message.file.open("rb") as fileobj:
+            fileobj.seek(0, os.SEEK_END)
+            size = fileobj.tell()
+            item = sharepoint_client().upload(
+                folder=folder, name=name, fileobj=fileobj, size=size, session_key=f"sharepoint:session:{message.pk}"
+            )
+    except OSError:
+        error = SharePointError("The stored file is missing or unreadable", retryable=False, code="fileMissing")
+        return _record_failure(message, error)
+    except SharePointError as error:
+        if error.retryable:
+            _set_backup(message, sharepoint_error=str(error))
+            record_backup_outcome("retry", message_id=message.pk, reason=str(error.code or error.status or "error"))
+            raise
+        return _record_failure(message, error)
+    _set_backup(
+        message,
+        sharepoint_state=State.UPLOADED,
+        sharepoint_item_id=str(item.get("id", "")),
+        media_url=str(item.get("webUrl", ""))[:2000],
+        sharepoint_error="",
+    )
+    record_backup_outcome("uploaded", message_id=message.pk)
+    return "uploaded"
+
+
+def _record_failure(message, error, prefix=""):
+    _set_backup(message, sharepoint_state=State.FAILED, sharepoint_error=f"{prefix}{error}")
+    record_backup_outcome("failed", message_id=message.pk, reason=str(error.code or error.status or "error"))
+    return "failed"
+
+
+def sharepoint_backup_give_up(*, message, error):
+    """After the last retry of a temporary failure: failed, and marked so the sweeper tries again later."""
+    return _record_failure(message, error, prefix=TEMPORARY_PREFIX)
+
+
+def retry_delay(error, retries):
+    """Seconds before retry number retries+1: Graph's Retry-After when it gave one (never
+    less), otherwise exponential backoff from 30 s to an hour, with jitter."""
+    if error.retry_after is not None:
+        return error.retry_after + random.uniform(0, min(30, error.retry_after / 10 + 1))
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2**retries)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def queue_sharepoint_backup(message):
+    """Back up the message's stored file after the current transaction commits.
+
+    Call it once the file is stored (the inbound media download, the outbound send).
+    Marks the message pending first, so the sweeper finds it even if the queue loses the task.
+    With SharePoint not configured it marks the message disabled and queues nothing.
+    """
+    if not message.file or message.sharepoint_state == State.UPLOADED:
+        return
+    if not settings.SHAREPOINT_ENABLED:
+        _mark_disabled(message)
+        return
+    _set_backup(message, sharepoint_state=State.PENDING, sharepoint_error="")
+    from integrations.tasks import sharepoint_backup_task
+
+    transaction.on_commit(partial(sharepoint_backup_task.delay, message.pk))
+
+
+def _not_backed_up():
+    return Message.objects.exclude(file="").exclude(sharepoint_state=State.UPLOADED)
+
+
+def sharepoint_sweep(*, now=None, limit=SWEEP_BATCH):
+    """Queue again the recent backups that seem lost: pending for hours, failed for a temporary
+    reason, or skipped while SharePoint was off. Bounded by the window and the batch, so its
+    cost does not grow with history. Returns how many were queued."""
+    if not settings.SHAREPOINT_ENABLED:
+        return 0
+    from integrations.tasks import sharepoint_backup_task
+
+    now = now or timezone.now()
+    due = (
+        Q(sharepoint_state=State.PENDING, updated_at__lt=now - SWEEP_PENDING_AFTER)
+        | Q(sharepoint_state=State.DISABLED)
+        | Q(
+            sharepoint_state=State.FAILED,
+            sharepoint_error__startswith=TEMPORARY_PREFIX,
+            updated_at__lt=now - SWEEP_FAILED_AFTER,
+        )
+    )
+    ids = list(
+        _not_backed_up()
+        .filter(due, created_at__gte=now - SWEEP_WINDOW)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        sharepoint_backup_task.delay(pk)
+    if ids:
+        log.info("SharePoint sweep queued %d backups again", len(ids))
+    return len(ids)
+
+
+def messages_to_back_up(*, since=None):
+    """Every message with a stored file that is not on SharePoint yet, oldest first."""
+    messages = _not_backed_up().select_related("conversation").order_by("pk")
+    if since is not None:
+        messages = messages.filter(created_at__gte=since)
+    return messages
+
+
+def sharepoint_backup_retry(*, messages):
+    """Queue the backup of the given messages again (the admin's action); returns how many."""
+    count = 0
+    for message in messages:
+        if message.file and message.sharepoint_state != State.UPLOADED:
+            queue_sharepoint_backup(message)
+            count += 1
+    return count
