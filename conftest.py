@@ -22,3 +22,12 @@ def outsider(django_user_model):
 def agent_client(client, agent):
     client.force_login(agent)
     return client
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery -A madio_whatsapp worker` on the test database and broker (see tests/worker.py)."""
+    from tests.worker import run_celery_worker
+
+    with run_celery_worker() as worker:
+        yield worker

@@ -185,10 +185,14 @@ def message_queue(
         message.file_size = file.size
         message.file.save(file_name or getattr(file, "name", "file"), file, save=False)
         message.media_state = Message.MediaState.READY
-    elif stored_file:  # a file this system already keeps (a retry): no copy
+    elif stored_file:  # a file this system already keeps (a retry): no copy, no second backup
         message.file.name = stored_file
         message.file_size = file_size
         message.media_state = Message.MediaState.READY
+        if retry_of is not None:
+            message.media_url = retry_of.media_url
+            message.sharepoint_state = retry_of.sharepoint_state
+            message.sharepoint_item_id = retry_of.sharepoint_item_id
     try:
         with transaction.atomic():
             message.save()
@@ -197,6 +201,10 @@ def message_queue(
             return Message.objects.get(from_user=author, idempotency_key=idempotency_key)
         raise
     conversation_apply_message(message=message)
+    if file is not None:
+        from integrations.sharepoint_backup import queue_sharepoint_backup
+
+        queue_sharepoint_backup(message)
     if entity is not None:
         from links.services import entity_link_create
 

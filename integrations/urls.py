@@ -1,2 +1,8 @@
+from django.urls import path
+
+from integrations import webhook
+
 app_name = "integrations"
-urlpatterns = []
+urlpatterns = [
+    path("api/whatsapp/webhook", webhook.webhook, name="webhook"),
+]

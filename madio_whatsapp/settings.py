@@ -131,6 +131,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not memory, so a Celery worker process started by a test sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -229,6 +231,13 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v24.0")
 # Turn off the local 24-hour window check for numbers with history from before
 # this system; Meta's own 131047 then explains a refused send.
 WHATSAPP_ENFORCE_SERVICE_WINDOW = flag("WHATSAPP_ENFORCE_SERVICE_WINDOW", True)
+
+# --- Inbound webhook (integrations.webhook, integrations.inbound) -----------------
+# Meta sends deliveries of up to 3 MB; anything larger is answered 413 unread.
+WHATSAPP_WEBHOOK_MAX_BYTES = read("WHATSAPP_WEBHOOK_MAX_BYTES", env.int, 3_670_016)
+# Lost enqueues: events still unprocessed after a minute, media still pending after half an hour.
+CELERY_BEAT_SCHEDULE["webhook-sweep"] = {"task": "integrations.tasks.webhook_sweep_task", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["media-sweep"] = {"task": "integrations.tasks.media_sweep_task", "schedule": 300.0}
 
 # --- SharePoint (Microsoft Graph) -------------------------------------------------
 SHAREPOINT_TENANT_ID = env.str("SHAREPOINT_TENANT_ID", default="")

@@ -1,0 +1,148 @@
+"""The inbound tasks: bounded retries with backoff, and sweepers for anything an enqueue lost."""
+
+import hashlib
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from chat.models import Message
+from chat.services import conversation_get_or_create
+from integrations.inbound import media_sweep, webhook_events_sweep
+from integrations.models import WebhookEvent
+from integrations.tasks import (
+    MEDIA_MAX_RETRIES,
+    backoff,
+    media_download_task,
+    webhook_process_task,
+    webhook_sweep_task,
+)
+from integrations.tests.graph_media import TOKEN, VERSION, GraphMediaServer
+
+pytestmark = pytest.mark.django_db
+JPEG = b"\xff\xd8\xff\xe0" + b"photo" * 500
+
+
+@pytest.fixture
+def graph(settings):
+    with GraphMediaServer() as server:
+        settings.WHATSAPP_API_BASE_URL = server.url
+        settings.WHATSAPP_API_VERSION = VERSION
+        settings.WHATSAPP_ACCESS_TOKEN = TOKEN
+        yield server
+
+
+def pending_image(media_id="1003383421387256", **fields):
+    conversation = conversation_get_or_create(phone="+919876543210")
+    return Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.INBOUND,
+        status=Message.Status.RECEIVED,
+        message_type="image",
+        media_id=media_id,
+        mime_type="image/jpeg",
+        media_state=Message.MediaState.PENDING,
+        **fields,
+    )
+
+
+def test_the_media_task_retries_server_errors_until_the_download_works(graph):
+    item = graph.add("1003383421387256", JPEG, fail_downloads=2)
+    message = pending_image()
+    media_download_task.apply(args=(message.pk,))  # retries run in place, without waiting
+    message.refresh_from_db()
+    assert message.media_state == Message.MediaState.READY
+    assert len(item.downloads) == 1
+
+
+def test_the_media_task_stops_after_its_retries_and_records_why(graph):
+    item = graph.add("1003383421387256", JPEG, sha256=hashlib.sha256(b"other").hexdigest())
+    message = pending_image()
+    media_download_task.apply(args=(message.pk,))
+    message.refresh_from_db()
+    assert message.media_state == Message.MediaState.FAILED
+    assert "checksum" in message.media_error
+    assert len(item.downloads) == MEDIA_MAX_RETRIES + 1
+
+
+def test_backoff_grows_is_capped_and_jittered():
+    for retries in range(12):
+        delay = min(600, 5 * 2**retries)
+        assert delay <= backoff(retries) <= delay * 1.5
+    assert backoff(0, at_least=60) >= 60
+    assert len({backoff(3) for _ in range(20)}) > 1
+
+
+def test_the_webhook_task_processes_its_event(post_fixture):
+    post_fixture("text_message")
+    event = WebhookEvent.objects.get()
+    webhook_process_task(event.pk)
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert Message.objects.count() == 1
+
+
+def test_the_webhook_task_shrugs_at_an_event_that_does_not_exist():
+    webhook_process_task(10**9)
+
+
+def test_the_sweeper_processes_events_whose_enqueue_was_lost(post_fixture):
+    post_fixture("text_message")
+    post_fixture("location_message")
+    old, fresh = WebhookEvent.objects.order_by("pk")
+    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timezone.timedelta(minutes=5))
+    assert webhook_sweep_task() == 1
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert old.processed_at is not None
+    assert fresh.processed_at is None  # its task may still be on the way
+    assert webhook_events_sweep() == 0
+
+
+def test_the_media_sweeper_requeues_downloads_whose_task_was_lost():
+    lost = pending_image(media_id="lost", created_at=timezone.now() - timezone.timedelta(hours=2))
+    pending_image(media_id="recent")  # its task is still retrying
+    pending_image(media_id="ancient", created_at=timezone.now() - timezone.timedelta(days=3))
+    queued = []
+    assert media_sweep(enqueue=queued.append) == 1
+    assert queued == [lost.pk]
+
+
+def test_the_sweeps_are_scheduled(settings):
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"integrations.tasks.webhook_sweep_task", "integrations.tasks.media_sweep_task"} <= tasks
+
+
+def test_the_replay_command_can_pick_failed_events_and_a_start_date(post_fixture, capsys):
+    post_fixture("text_message")
+    event = WebhookEvent.objects.get()
+    WebhookEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now(), processing_error="earlier bug")
+    call_command("replay_webhook_events", "--failed", "--since", "2020-01-01")
+    assert "Processed 1 webhook event(s)." in capsys.readouterr().out
+    event.refresh_from_db()
+    assert event.processing_error == ""
+    assert Message.objects.count() == 1
+
+
+def test_the_sweeper_works_through_a_backlog_in_batches(post_fixture):
+    for _ in range(5):
+        post_fixture("text_message")
+    WebhookEvent.objects.update(received_at=timezone.now() - timezone.timedelta(minutes=5))
+    assert webhook_events_sweep(batch=2) == 5
+    assert not WebhookEvent.objects.filter(processed_at=None).exists()
+    assert Message.objects.count() == 1
+
+
+def test_only_one_sweeper_runs_at_a_time(post_fixture):
+    from django.core.cache import cache
+
+    from integrations.inbound import SWEEP_LOCK
+
+    post_fixture("text_message")
+    WebhookEvent.objects.update(received_at=timezone.now() - timezone.timedelta(minutes=5))
+    cache.add(SWEEP_LOCK, True, 60)
+    try:
+        assert webhook_events_sweep() == 0
+    finally:
+        cache.delete(SWEEP_LOCK)
+    assert webhook_events_sweep() == 1

@@ -1,0 +1,203 @@
+"""The webhook endpoint: Meta's handshake, signatures, size cap, storing before answering."""
+
+import json
+import logging
+
+import pytest
+from django.db import OperationalError
+from django.urls import reverse
+
+from integrations.inbound import process_webhook_event
+from integrations.models import WebhookEvent
+from integrations.tests.conftest import VERIFY_TOKEN, load_fixture, post_body, sign
+
+URL = "/api/whatsapp/webhook"
+
+
+def test_it_lives_at_the_documented_path():
+    assert reverse("integrations:webhook") == URL
+
+
+# --- verification (GET) ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_answers_the_verification_handshake_with_the_challenge(client):
+    response = client.get(
+        URL, {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
+    )
+    assert response.status_code == 200
+    assert response.content == b"1158201444"
+    assert response["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        {"hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        {},
+    ],
+)
+def test_it_refuses_a_handshake_that_is_not_meta_s(client, params):
+    assert client.get(URL, params).status_code == 403
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_handshake_with_undecodable_bytes(client):
+    query = "hub.mode=subscribe&hub.verify_token=%ff%fe%00&hub.challenge=1"
+    assert client.get(f"{URL}?{query}").status_code == 403
+
+
+@pytest.mark.django_db
+def test_it_refuses_every_handshake_while_no_verify_token_is_set(client, settings):
+    settings.WHATSAPP_WEBHOOK_VERIFY_TOKEN = ""
+    response = client.get(URL, {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"})
+    assert response.status_code == 403
+
+
+# --- deliveries (POST) ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_stores_a_signed_delivery_byte_for_byte_and_enqueues_after_commit(
+    client, django_capture_on_commit_callbacks
+):
+    # Meta escapes non-ASCII as \uXXXX; the signature covers exactly these bytes.
+    body = json.dumps(load_fixture("reaction_message")).encode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_body(client, body)
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert bytes(event.body) == body
+    assert event.signed is True
+    assert event.processed_at is None  # processing is the worker's job
+    assert len(callbacks) == 1
+    assert callbacks[0].func.__name__ == "delay"
+    assert callbacks[0].args == (event.pk,)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "",
+        "sha256=" + "0" * 64,
+        "sha1=abc",
+        "sha256=not-hex-at-all-\u00e9",
+        sign(b"another body"),
+        sign(b'{"object":"whatsapp_business_account","entry":[]}', secret="someone-else"),
+    ],
+)
+def test_it_refuses_a_missing_or_wrong_signature_and_stores_nothing(client, signature):
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    response = post_body(client, body, signature=signature)
+    assert response.status_code == 401
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_accepts_an_upper_case_hex_signature(client):
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    assert post_body(client, body, signature=sign(body).upper().replace("SHA256=", "sha256=")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_it_accepts_unsigned_deliveries_only_in_debug_without_a_secret(client, settings, caplog):
+    settings.WHATSAPP_APP_SECRET = ""
+    settings.DEBUG = True
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    with caplog.at_level(logging.WARNING, logger="integrations.webhook"):
+        assert post_body(client, body, signature="").status_code == 200
+    assert WebhookEvent.objects.get().signed is False
+    assert "unsigned" in caplog.text
+
+    settings.DEBUG = False
+    assert post_body(client, body, signature="").status_code == 503  # Meta keeps it and retries
+    assert WebhookEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_it_still_checks_signatures_in_debug_when_a_secret_is_set(client, settings):
+    settings.DEBUG = True
+    assert post_body(client, b"{}", signature="").status_code == 401
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_body_over_the_cap_with_413_and_stores_nothing(client):
+    body = b'{"pad":"' + b"x" * (4 * 1024 * 1024) + b'"}'
+    response = post_body(client, body)
+    assert response.status_code == 413
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_its_cap_is_its_own_not_django_s_upload_limit(client, settings):
+    # DATA_UPLOAD_MAX_MEMORY_SIZE would turn request.body into a 400; the webhook reads the stream itself.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.WHATSAPP_WEBHOOK_MAX_BYTES = 50_000
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [], "pad": "x" * 20_000}).encode()
+    assert post_body(client, body).status_code == 200
+    assert bytes(WebhookEvent.objects.get().body) == body
+    settings.WHATSAPP_WEBHOOK_MAX_BYTES = 10_000
+    assert post_body(client, body).status_code == 413
+
+
+@pytest.mark.django_db
+def test_it_stores_invalid_json_with_a_processing_error_and_answers_200(client):
+    body = b'{"object": "whatsapp_business_account", "entry": [ broken'
+    assert post_body(client, body).status_code == 200
+    event = WebhookEvent.objects.get()
+    process_webhook_event(event.pk)
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert "not valid JSON" in event.processing_error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b"{}", b'{"entry": {"not": "a list"}}', b"null", b"NaN", b""])
+def test_it_stores_shapes_it_does_not_know_and_marks_them(client, body):
+    assert post_body(client, body).status_code == 200
+    event = WebhookEvent.objects.get()
+    process_webhook_event(event.pk)
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert event.processing_error
+
+
+@pytest.mark.django_db
+def test_it_answers_503_not_500_when_the_database_cannot_store(client, monkeypatch):
+    # The database is the one part a test cannot unplug; make its create fail as an outage would.
+    def outage(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(WebhookEvent.objects, "create", outage)
+    response = post_body(client, b'{"object":"whatsapp_business_account","entry":[]}')
+    assert response.status_code == 503
+    assert response["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_it_asks_for_a_length_when_a_delivery_has_none(client):
+    response = client.generic("POST", URL, HTTP_X_HUB_SIGNATURE_256=sign(b""))
+    assert response.status_code == 411
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_allows_only_get_and_post(client):
+    assert client.put(URL, data=b"{}").status_code == 405
+    assert client.delete(URL).status_code == 405
+
+
+@pytest.mark.django_db
+def test_storing_a_delivery_is_one_insert_whatever_is_stored_already(client, django_assert_num_queries):
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    for _ in range(30):
+        post_body(client, body)
+    # A savepoint (the test's transaction stands in for the commit), the insert, its release.
+    with django_assert_num_queries(3):
+        assert post_body(client, body).status_code == 200
