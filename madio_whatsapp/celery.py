@@ -7,3 +7,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "madio_whatsapp.settings")
 app = Celery("madio_whatsapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Database connections in workers live as in web requests (CONN_MAX_AGE, CONN_HEALTH_CHECKS).
+# Celery's Django fixup would otherwise close the connection before and after every task
+# (unless CELERY_DB_REUSE_MAX is set, see settings): a new PostgreSQL connection for each
+# webhook delivery processed, the largest single cost in benchmarks/RESULTS.md's profile.
+from celery.signals import task_prerun  # noqa: E402
+from django.db import close_old_connections  # noqa: E402
+
+
+@task_prerun.connect(weak=False)
+def reuse_database_connections(sender=None, **kwargs):
+    if not getattr(sender.request, "is_eager", False):
+        close_old_connections()  # only those past CONN_MAX_AGE or unusable
