@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from datetime import timedelta
+from urllib.parse import quote
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
 
@@ -74,7 +75,7 @@ def inbox(_options):
     ids = list(Message.objects.filter(conversation_id=a).order_by("-id").values_list("id", flat=True)[:2])
     deep = Message.objects.filter(conversation_id=a).order_by("id").values_list("id", flat=True)[a_count // 2]
     chat = Conversation.objects.get(pk=a)
-    now = timezone.now().isoformat()
+    now = quote(timezone.now().isoformat())  # "+00:00" must not turn into a space
     open_flag = "1" if chat.service_window_open() else "0"
     htmx = "HX-Request: true"
     headers_page = [f"Cookie: {session_cookie(user)}", htmx]
