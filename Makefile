@@ -21,10 +21,30 @@ setup-dev: $(VENV)/.dev
 
 # Development defaults for a local run; any of them can be set in the environment or .env.
 run: export DEBUG ?= true
+
+# --- Outbound: the local WhatsApp Cloud API simulator ---
+# Without WHATSAPP_ACCESS_TOKEN (in the environment or .env), `make run` also starts the
+# simulator (integrations/simulator.py) and points the app at it; with real credentials it does not.
+SIMULATOR_PORT ?= $(shell expr $(PORT) + 25)
+USE_SIMULATOR := $(if $(WHATSAPP_ACCESS_TOKEN),,$(if $(shell grep -s '^WHATSAPP_ACCESS_TOKEN=..*' .env),,yes))
+ifeq ($(USE_SIMULATOR),yes)
+RUN_PROCFILE := Procfile.simulator
+run: export WHATSAPP_SIMULATOR_PORT := $(SIMULATOR_PORT)
+run: export MADIO_WEB_PORT := $(PORT)
+run: export WHATSAPP_API_BASE_URL := http://127.0.0.1:$(SIMULATOR_PORT)
+run: export WHATSAPP_ACCESS_TOKEN := simulator-token
+run: export WHATSAPP_APP_SECRET ?= simulator-app-secret
+run: export WHATSAPP_PHONE_NUMBER_ID ?= 100000000000001
+run: export WHATSAPP_BUSINESS_ACCOUNT_ID ?= 200000000000001
+run: export WHATSAPP_WEBHOOK_VERIFY_TOKEN ?= simulator-verify-token
+else
+RUN_PROCFILE := Procfile
+endif
+
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
-	PATH="$(BIN):$$PATH" exec $(BIN)/honcho --no-prefix start -f Procfile -p $(PORT)
+	PATH="$(BIN):$$PATH" exec $(BIN)/honcho --no-prefix start -f $(RUN_PROCFILE) -p $(PORT)
 
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production
 test: export DATA_DIR ?= $(CURDIR)/var/test

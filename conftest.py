@@ -3,6 +3,9 @@
 import pytest
 from django.contrib.auth.models import Group
 
+# The Cloud API simulator fixtures (simulator, whatsapp, client_api, conversation).
+pytest_plugins = ["integrations.tests.simulator_fixtures"]
+
 
 @pytest.fixture
 def agent(django_user_model):

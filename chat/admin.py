@@ -1,6 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
+from chat.errors import describe_send_error
 from chat.models import Conversation, Message, MessageTemplate
+from chat.services import SendRefused, message_retry
 from links.models import EntityLink
 
 
@@ -53,8 +58,33 @@ class MessageAdmin(admin.ModelAdmin):
         text = obj.message_body or obj.caption
         return text[:80] + ("…" if len(text) > 80 else "")
 
+    # --- Outbound: resend failed messages, say why they failed ---
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "why_it_failed")
+
+    @admin.display(description="Why it failed")
+    def why_it_failed(self, obj):
+        if obj.status != Message.Status.FAILED:
+            return "-"
+        return describe_send_error(obj.error_code, obj.error_title)
+
+    @admin.action(description="Resend the selected failed messages (as new messages)")
+    def resend_failed(self, request, queryset):
+        sent, refused = 0, []
+        for message in queryset.select_related("conversation").order_by("id"):
+            try:
+                message_retry(message=message, author=request.user)
+                sent += 1
+            except SendRefused as refusal:
+                refused.append(f"#{message.pk}: {refusal.reason}")
+        if sent:
+            self.message_user(request, f"Queued {sent} message(s) again.", messages.SUCCESS)
+        for reason in refused[:10]:
+            self.message_user(request, reason, messages.WARNING)
+
     # SharePoint backup (integrations.sharepoint_backup): failed uploads can be tried again.
-    actions = ["retry_sharepoint_backup"]
+    actions = ["resend_failed", "retry_sharepoint_backup"]
 
     @admin.action(description="Back up the selected messages' files to SharePoint again")
     def retry_sharepoint_backup(self, request, queryset):
@@ -77,3 +107,23 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     list_filter = ("status", "category", "language")
     search_fields = ("name",)
     readonly_fields = ("components", "synced_at", "whatsapp_id")
+    change_list_template = "admin/chat/messagetemplate/change_list.html"
+
+    def get_urls(self):
+        sync = self.admin_site.admin_view(require_POST(self.sync_view))
+        return [path("sync/", sync, name="chat_messagetemplate_sync"), *super().get_urls()]
+
+    def sync_view(self, request):
+        """The "Sync from WhatsApp" button: copy the templates from WhatsApp Manager now."""
+        from integrations.templates import templates_sync
+        from integrations.whatsapp import WhatsAppError
+
+        if not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:chat_messagetemplate_changelist"))
+        try:
+            count = templates_sync()
+        except WhatsAppError as error:
+            self.message_user(request, f"WhatsApp refused the template list: {error.title}", messages.ERROR)
+        else:
+            self.message_user(request, f"Synced {count} template(s) from WhatsApp.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:chat_messagetemplate_changelist"))

@@ -153,6 +153,9 @@ def _metric(name, *args):
 # --- events ----------------------------------------------------------------------------
 
 
+TRANSIENT_ATTEMPTS = 3
+
+
 def process_webhook_event(event_id, *, force=False):
     """Act on a stored delivery: store its messages, apply its statuses, note the rest.
 
@@ -168,14 +171,20 @@ def process_webhook_event(event_id, *, force=False):
         return None
     if event.processed_at is not None and not force:
         return event
-    notes, errors = {}, []
-    transient = False
-    try:
-        transient = _process_body(bytes(event.body), notes, errors)
-    except Exception as exc:  # the last line of defence: record, never raise out of the task
-        logger.error("Webhook event %s: unexpected %s while processing", event.pk, type(exc).__name__)
-        errors.append(f"Unexpected {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
-        transient = isinstance(exc, OperationalError | InterfaceError)
+    # Concurrent workers on the same customers can deadlock in the database; processing is
+    # idempotent, so a transient failure is simply tried again at once, a few times.
+    for attempt in range(TRANSIENT_ATTEMPTS):
+        notes, errors = {}, []
+        transient = False
+        try:
+            transient = _process_body(bytes(event.body), notes, errors)
+        except Exception as exc:  # the last line of defence: record, never raise out of the task
+            logger.error("Webhook event %s: unexpected %s while processing", event.pk, type(exc).__name__)
+            errors.append(f"Unexpected {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+            transient = isinstance(exc, OperationalError | InterfaceError)
+        if not transient:
+            break
+        time.sleep(0.05 * (attempt + 1))
     event.notes = _clean(notes)
     event.processing_error = _clean("\n".join(errors))[:20000]
     # A database hiccup leaves the event unprocessed, so the sweeper tries it again.

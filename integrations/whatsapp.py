@@ -10,6 +10,7 @@ import re
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class WhatsAppError(Exception):
         http_status=None,
         retryable=False,
         retry_after=None,
+        uncertain=False,
     ):
         super().__init__(message)
         self.message = message
@@ -48,6 +50,9 @@ class WhatsAppError(Exception):
         self.http_status = http_status
         self.retryable = retryable
         self.retry_after = retry_after
+        # The request may have reached Meta and been acted on (no answer came back):
+        # a send must not simply be repeated.
+        self.uncertain = uncertain
 
     def __str__(self):
         return f"WhatsApp error {self.code} (HTTP {self.http_status}): {self.title}"
@@ -66,6 +71,21 @@ def _retry_after(response):
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def _never_connected(exc):
+    """True when the request surely never reached the server (refused, DNS, connect timeout)."""
+    seen, pending = set(), [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | ConnectTimeoutError | NameResolutionError):
+            return True
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        pending.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+    return False
 
 
 _token_error_logged = False
@@ -132,6 +152,7 @@ class CloudAPIClient:
             token=settings.WHATSAPP_ACCESS_TOKEN,
             phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
             business_account_id=settings.WHATSAPP_BUSINESS_ACCOUNT_ID,
+            timeout=(5, getattr(settings, "WHATSAPP_API_READ_TIMEOUT", 30)),
         )
 
     # --- transport -------------------------------------------------------------
@@ -143,11 +164,18 @@ class CloudAPIClient:
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = self.session.request(method, url, **kwargs)
+        except requests.ConnectTimeout as exc:
+            raise WhatsAppError("Could not reach WhatsApp in time", title="Connect timeout", retryable=True) from exc
         except requests.Timeout as exc:
-            raise WhatsAppError("WhatsApp did not answer in time", title="Timeout", retryable=True) from exc
+            raise WhatsAppError(
+                "WhatsApp did not answer in time", title="Timeout", retryable=True, uncertain=True
+            ) from exc
         except requests.RequestException as exc:
             raise WhatsAppError(
-                "Could not reach WhatsApp", title=f"Network error: {type(exc).__name__}", retryable=True
+                "Could not reach WhatsApp",
+                title=f"Network error: {type(exc).__name__}",
+                retryable=True,
+                uncertain=not _never_connected(exc),
             ) from exc
         if response.status_code >= 400:
             raise error_from_response(response)
@@ -170,24 +198,34 @@ class CloudAPIClient:
 
     # --- messages --------------------------------------------------------------
 
-    def send(self, to, message_type, content, *, reply_to=None):
-        """POST one message; returns the wamid Meta assigned."""
+    def send(self, to, message_type, content, *, reply_to=None, callback_data=""):
+        """POST one message; returns the wamid Meta assigned.
+
+        callback_data (biz_opaque_callback_data, up to 512 characters) comes back in
+        every status webhook of this message, so a status can be matched to our row
+        even if the wamid was never saved (a worker that died right after the send).
+        """
         payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": message_type}
         payload[message_type] = content
         if reply_to:
             payload["context"] = {"message_id": reply_to}
+        if callback_data:
+            payload["biz_opaque_callback_data"] = str(callback_data)[:512]
         body = self._json("POST", f"{self.phone_number_id}/messages", json=payload)
         try:
             return str(body["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as exc:
             raise WhatsAppError("WhatsApp accepted the send without a message id", retryable=False) from exc
 
-    def send_text(self, to, body, *, reply_to=None, preview_url=None):
+    def send_text(self, to, body, *, reply_to=None, preview_url=None, callback_data=""):
         if preview_url is None:
             preview_url = bool(LINK_RE.search(body))
-        return self.send(to, "text", {"body": body, "preview_url": preview_url}, reply_to=reply_to)
+        content = {"body": body, "preview_url": preview_url}
+        return self.send(to, "text", content, reply_to=reply_to, callback_data=callback_data)
 
-    def send_media(self, to, kind, *, media_id=None, link=None, caption="", filename="", reply_to=None):
+    def send_media(
+        self, to, kind, *, media_id=None, link=None, caption="", filename="", reply_to=None, callback_data=""
+    ):
         if bool(media_id) == bool(link):
             raise ValueError("Send media by exactly one of media_id or link")
         content = {"id": media_id} if media_id else {"link": link}
@@ -195,16 +233,16 @@ class CloudAPIClient:
             content["caption"] = caption
         if filename and kind == "document":
             content["filename"] = filename
-        return self.send(to, kind, content, reply_to=reply_to)
+        return self.send(to, kind, content, reply_to=reply_to, callback_data=callback_data)
 
-    def send_template(self, to, name, language, components=None, *, reply_to=None):
+    def send_template(self, to, name, language, components=None, *, reply_to=None, callback_data=""):
         content = {"name": name, "language": {"code": language}}
         if components:
             content["components"] = components
-        return self.send(to, "template", content, reply_to=reply_to)
+        return self.send(to, "template", content, reply_to=reply_to, callback_data=callback_data)
 
-    def send_reaction(self, to, message_id, emoji):
-        return self.send(to, "reaction", {"message_id": message_id, "emoji": emoji})
+    def send_reaction(self, to, message_id, emoji, *, callback_data=""):
+        return self.send(to, "reaction", {"message_id": message_id, "emoji": emoji}, callback_data=callback_data)
 
     def mark_read(self, message_id, *, typing=False):
         payload = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}

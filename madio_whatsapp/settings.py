@@ -260,6 +260,39 @@ ENTITY_TYPES = read("ENTITY_TYPES", env.list, ["project", "petty_cash", "lead", 
 # Region for numbers typed without a country code (e.g. "IN"); empty means the code is required.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
 
+# --- Outbound sends (integrations.outbound, integrations.tasks "Outbound") ---------------
+# Seconds to wait for the Cloud API's answer (a send with no answer is not repeated).
+WHATSAPP_API_READ_TIMEOUT = read("WHATSAPP_API_READ_TIMEOUT", env.float, 30.0)
+# Meta's throughput cap per business number, messages per second, shared by all workers.
+WHATSAPP_SEND_RATE = read("WHATSAPP_SEND_RATE", env.float, 80.0)
+# How long a worker waits for a throughput slot before rescheduling the send instead.
+WHATSAPP_SEND_RATE_MAX_WAIT = read("WHATSAPP_SEND_RATE_MAX_WAIT", env.float, 5.0)
+# Tries per message for retryable errors (then failed), and the backoff between them.
+WHATSAPP_SEND_MAX_ATTEMPTS = read("WHATSAPP_SEND_MAX_ATTEMPTS", env.int, 6)
+WHATSAPP_SEND_RETRY_BASE_SECONDS = read("WHATSAPP_SEND_RETRY_BASE_SECONDS", env.float, 4.0)
+WHATSAPP_SEND_RETRY_MAX_DELAY = read("WHATSAPP_SEND_RETRY_MAX_DELAY", env.float, 300.0)
+# The sweeper: re-enqueue messages queued and untouched this long (longer than the
+# longest backoff), and settle messages stuck "sending" this long.
+WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES = read("WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES", env.int, 10)
+WHATSAPP_SWEEP_SENDING_AFTER_MINUTES = read("WHATSAPP_SWEEP_SENDING_AFTER_MINUTES", env.int, 15)
+WHATSAPP_SWEEP_BATCH = 1000
+WHATSAPP_TEMPLATE_SYNC_MINUTES = read("WHATSAPP_TEMPLATE_SYNC_MINUTES", env.int, 60)
+CELERY_TASK_ROUTES.update(
+    {
+        "integrations.tasks.message_send_task": {"queue": "whatsapp"},
+        "integrations.tasks.message_mark_read_task": {"queue": "whatsapp"},
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "whatsapp-send-sweeper": {"task": "integrations.tasks.messages_sweep_task", "schedule": 60.0},
+        "whatsapp-templates-sync": {
+            "task": "integrations.tasks.templates_sync_task",
+            "schedule": WHATSAPP_TEMPLATE_SYNC_MINUTES * 60.0,
+        },
+    }
+)
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,

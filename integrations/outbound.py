@@ -1,0 +1,388 @@
+"""Delivering queued outbound messages to the Cloud API, once.
+
+integrations.tasks holds the thin Celery tasks; the work is here:
+
+- message_deliver: claim a queued row, send it, store the wamid (or the failure).
+- message_mark_read_remote: the read receipt for an inbound message.
+- messages_sweep: re-enqueue rows left queued, and settle rows stuck "sending".
+
+Sending once. A worker claims a row by moving it from queued to sending in one
+conditional UPDATE; only the worker whose UPDATE changed the row sends it, and a row
+with a whatsapp_message_id is never claimed. A redelivered task (acks_late after a
+worker crash) or a sweeper re-enqueue therefore finds nothing to do.
+
+The one gap: Meta accepted the send, but the worker died before the UPDATE that saves
+the wamid committed. Nothing is sent in between (the save is the very next statement),
+so the window is one round trip to the database. Such a row stays "sending" and is
+never sent again automatically: after WHATSAPP_SWEEP_SENDING_AFTER_MINUTES the sweeper
+marks it failed as "Sending was interrupted", and staff decide whether to resend. The
+send carries biz_opaque_callback_data "madio:<message id>", which Meta echoes in every
+status, so the webhook can still tie such a message's statuses to the row. The same
+rule holds for a send whose answer never came (read timeout, connection dropped after
+the request went out): Meta may have accepted it, so it is not repeated.
+"""
+
+import logging
+import mimetypes
+import os
+import random
+import time
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+from django.db.models import F
+from django.utils import timezone
+
+from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE
+from chat.models import Conversation, Message
+from chat.phones import mask_phone
+from integrations.inbound import apply_pending_statuses
+from integrations.templates import TemplateInvalid, template_check
+from integrations.throughput import seconds_to_next_window, throughput_wait
+from integrations.whatsapp import MIN_RETRY_DELAY, CloudAPIClient, WhatsAppError
+
+logger = logging.getLogger(__name__)
+
+CALLBACK_PREFIX = "madio:"
+UNCERTAIN_TITLE = "No answer from WhatsApp"
+
+
+class RetryLater(Exception):  # noqa: N818 - a signal to the task, not an error
+    """The task should run again after `countdown` seconds."""
+
+    def __init__(self, countdown, reason=""):
+        super().__init__(f"retry in {countdown:.1f}s: {reason}")
+        self.countdown = countdown
+        self.reason = reason
+
+
+class LocalSendError(Exception):
+    """A message this system cannot turn into a Cloud API request."""
+
+    def __init__(self, title, details=""):
+        super().__init__(title)
+        self.title = title
+        self.details = details
+
+
+def callback_data(message_id):
+    return f"{CALLBACK_PREFIX}{message_id}"
+
+
+def retry_delay(*, attempt, error=None):
+    """Seconds before try number attempt+1: exponential with jitter, never below what Meta asked."""
+    base = settings.WHATSAPP_SEND_RETRY_BASE_SECONDS
+    exponential = min(settings.WHATSAPP_SEND_RETRY_MAX_DELAY, base * 2 ** max(0, attempt - 1))
+    delay = exponential / 2 + random.uniform(0, exponential / 2)
+    if error is not None:
+        floor = max(error.retry_after or 0, MIN_RETRY_DELAY.get(error.code, 0))
+        delay = max(delay, min(floor, 3600))
+    return round(delay, 3)
+
+
+def _metrics():
+    """integrations.metrics when it exists (the API area provides it); None otherwise."""
+    try:
+        from integrations import metrics
+    except ImportError:
+        return None
+    return metrics
+
+
+def _count_send(message, sent_at):
+    metrics = _metrics()
+    if metrics is None:
+        return
+    try:
+        metrics.record_message("outbound", message.message_type)
+        metrics.record_send_latency(max(0.0, (sent_at - message.created_at).total_seconds()))
+    except Exception:  # metrics never break a send
+        logger.warning("Could not record send metrics for message %s", message.pk, exc_info=True)
+
+
+def _touch_conversation(message, now):
+    Conversation.objects.filter(pk=message.conversation_id).update(updated_at=now)
+
+
+# --- the send ------------------------------------------------------------------------
+
+
+def _upload(client, message):
+    """Upload the kept file to WhatsApp once; the media id is stored so a retry reuses it."""
+    name = message.file_name or os.path.basename(message.file.name)
+    mime_type = message.mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    try:
+        with message.file.open("rb") as fileobj:
+            media_id = client.upload_media(fileobj, mime_type=mime_type, filename=name)
+    except OSError as exc:
+        raise LocalSendError("The file to send is missing", type(exc).__name__) from exc
+    Message.objects.filter(pk=message.pk).update(media_id=media_id)
+    message.media_id = media_id
+    return media_id
+
+
+def _prepare(client, message):
+    """Everything before the send itself (upload, template check); returns the send, ready to call."""
+    to = message.to_phone or message.conversation.recipient
+    reply_to = message.reply_to_whatsapp_id or None
+    tag = callback_data(message.pk)
+    kind = message.message_type
+    if kind == Message.Type.TEXT:
+        return partial(client.send_text, to, message.message_body, reply_to=reply_to, callback_data=tag)
+    if kind in Message.MEDIA_TYPES:
+        link = (message.data or {}).get("link") or None
+        media_id = message.media_id or None
+        if not media_id and not link:
+            if not message.file:
+                raise LocalSendError("There is no file or link to send")
+            media_id = _upload(client, message)
+        return partial(
+            client.send_media,
+            to,
+            kind,
+            media_id=media_id,
+            link=None if media_id else link,
+            caption=message.caption,
+            filename=message.file_name,
+            reply_to=reply_to,
+            callback_data=tag,
+        )
+    if kind == Message.Type.TEMPLATE:
+        template = (message.data or {}).get("template") or {}
+        name, language = str(template.get("name") or ""), str(template.get("language") or "")
+        components = template_check(
+            name=name,
+            language=language,
+            parameters=template.get("parameters"),
+            components=template.get("components"),
+        )
+        return partial(client.send_template, to, name, language, components, reply_to=reply_to, callback_data=tag)
+    if kind == Message.Type.REACTION:
+        target = (message.data or {}).get("message_id") or message.reply_to_whatsapp_id
+        if not target:
+            raise LocalSendError("A reaction needs the message it reacts to")
+        return partial(client.send_reaction, to, target, message.message_body, callback_data=tag)
+    content = (message.data or {}).get(kind)
+    if isinstance(content, dict | list):  # location, contacts, interactive: stored as Meta's object
+        return partial(client.send, to, kind, content, reply_to=reply_to, callback_data=tag)
+    raise LocalSendError(f"This system cannot send a '{kind}' message")
+
+
+def _wait_for_throughput(message):
+    """Take a slot of the number's throughput cap, right before the send; else give the claim back."""
+    if throughput_wait(
+        number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "default",
+        rate=settings.WHATSAPP_SEND_RATE,
+        max_wait=settings.WHATSAPP_SEND_RATE_MAX_WAIT,
+    ):
+        return
+    # Waiting is no failed try: back to queued, the attempt not counted, and the task rescheduled.
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
+        status=Message.Status.QUEUED, send_attempts=F("send_attempts") - 1, updated_at=timezone.now()
+    )
+    raise RetryLater(seconds_to_next_window() + random.uniform(0, 1), reason="throughput cap")
+
+
+def _fail(message, *, code, title, details, now=None):
+    now = now or timezone.now()
+    Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update(
+        status=Message.Status.FAILED,
+        failed_at=now,
+        error_code=code,
+        error_title=(title or "")[:255],
+        error_details=details or "",
+        updated_at=now,
+    )
+    _touch_conversation(message, now)
+    logger.info(
+        "Message %s to %s failed: code %s, %s", message.pk, mask_phone(message.to_phone), code, (title or "")[:80]
+    )
+    return "failed"
+
+
+def _after_whatsapp_error(message, error):
+    if error.uncertain:
+        return _fail(
+            message,
+            code=error.code,
+            title=UNCERTAIN_TITLE,
+            details=f"{error.title}. WhatsApp may have accepted the message: check before resending.",
+        )
+    if error.retryable and message.send_attempts < settings.WHATSAPP_SEND_MAX_ATTEMPTS:
+        countdown = retry_delay(attempt=message.send_attempts, error=error)
+        now = timezone.now()
+        # Back to queued, so the retried task can claim it again; the error stays visible meanwhile.
+        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
+            status=Message.Status.QUEUED,
+            error_code=error.code,
+            error_title=(error.title or "")[:255],
+            error_details=error.details or "",
+            updated_at=now,
+        )
+        logger.info(
+            "Message %s: WhatsApp error %s on try %s, retrying in %.1fs",
+            message.pk,
+            error.code,
+            message.send_attempts,
+            countdown,
+        )
+        raise RetryLater(countdown, reason=f"WhatsApp error {error.code}")
+    return _fail(message, code=error.code, title=error.title, details=error.details)
+
+
+SAVE_TRIES = 3
+
+
+def _save_sent(message, wamid, now):
+    """Store the wamid Meta gave; a brief database outage is waited out rather than lost."""
+    for attempt in range(SAVE_TRIES):
+        try:
+            Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update(
+                whatsapp_message_id=wamid,
+                status=Message.Status.SENT,
+                sent_at=now,
+                updated_at=now,
+                error_code=None,
+                error_title="",
+                error_details="",
+            )
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == SAVE_TRIES - 1 or connection.in_atomic_block:
+                # The id is not customer content; an admin can match it against the webhook's statuses.
+                logger.error("Message %s was accepted by WhatsApp as %s but could not be saved", message.pk, wamid)
+                raise
+            connection.close()  # the next query reconnects
+            time.sleep(0.5 * 2**attempt)
+
+
+def message_deliver(*, message_id, client=None):
+    """Send one queued outbound message; returns "sent", "failed" or "skipped".
+
+    Raises RetryLater when the task should run again (a retryable WhatsApp error, or
+    the business number's throughput cap is reached for longer than a worker waits).
+    """
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if (
+        message is None
+        or message.direction != Message.Direction.OUTBOUND
+        or message.whatsapp_message_id
+        or message.status != Message.Status.QUEUED
+    ):
+        return "skipped"
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, whatsapp_message_id=None).update(
+        status=Message.Status.SENDING, send_attempts=F("send_attempts") + 1, updated_at=timezone.now()
+    )
+    if claimed != 1:
+        return "skipped"  # another worker has it, or it was sent meanwhile
+    message.refresh_from_db(fields=["send_attempts", "media_id", "data"])
+    client = client or CloudAPIClient.from_settings()
+    try:
+        send = _prepare(client, message)
+        # The cap is taken right before the request, so sends leave at the rate, evenly spaced.
+        _wait_for_throughput(message)
+        wamid = send()
+    except WhatsAppError as error:
+        return _after_whatsapp_error(message, error)
+    except TemplateInvalid as error:
+        return _fail(message, code=None, title=TEMPLATE_TITLE, details=str(error))
+    except LocalSendError as error:
+        return _fail(message, code=None, title=error.title, details=error.details)
+    except RetryLater:
+        raise
+    except Exception as exc:
+        logger.exception("Message %s could not be sent", message.pk)
+        return _fail(message, code=None, title="Internal error while sending", details=type(exc).__name__)
+    # Meta has accepted the message. Until the next UPDATE commits, a crash leaves the
+    # row "sending" with no wamid: the one window in which the outcome is not recorded
+    # (see the module docstring). Keep anything else out of this gap.
+    now = timezone.now()
+    _save_sent(message, wamid, now)
+    _touch_conversation(message, now)
+    message.whatsapp_message_id = wamid
+    # Statuses can reach the webhook before the wamid above was saved; the inbound side
+    # keeps them as unknown, and this applies them now that the wamid is known.
+    try:
+        apply_pending_statuses(message)
+    except Exception:  # the send is done and recorded; a late status is applied by the webhook's own check
+        logger.warning("Pending statuses of message %s could not be applied", message.pk, exc_info=True)
+    _count_send(message, now)
+    return "sent"
+
+
+# --- read receipts ---------------------------------------------------------------------
+
+
+def message_mark_read_remote(*, message_id, client=None):
+    """Tell WhatsApp staff read this inbound message (and the earlier ones). Returns True when done.
+
+    Raises RetryLater for a retryable error; a permanent one (an id older than 30 days,
+    131009) is logged and dropped: a read receipt is never worth a failure.
+    """
+    message = Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND).first()
+    if message is None or not message.whatsapp_message_id:
+        return False
+    client = client or CloudAPIClient.from_settings()
+    try:
+        return client.mark_read(message.whatsapp_message_id)
+    except WhatsAppError as error:
+        if error.retryable:
+            raise RetryLater(retry_delay(attempt=1, error=error), reason=f"WhatsApp error {error.code}") from None
+        logger.warning("WhatsApp refused the read receipt for message %s: code %s", message.pk, error.code)
+        return False
+
+
+# --- the sweeper -------------------------------------------------------------------------
+
+
+def messages_sweep(*, now=None, enqueue=None):
+    """Re-enqueue outbound messages left queued; settle those stuck "sending". Returns both counts.
+
+    Queued rows untouched for WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES (the broker was down,
+    a task was lost) get a new task; the claim makes an extra task harmless. Rows
+    "sending" for WHATSAPP_SWEEP_SENDING_AFTER_MINUTES belong to a worker that died
+    mid-send: WhatsApp may have accepted them, so they are marked failed ("Sending was
+    interrupted"), never sent again by themselves.
+    Each run handles at most WHATSAPP_SWEEP_BATCH rows, so its cost is bounded.
+    """
+    now = now or timezone.now()
+    if enqueue is None:
+        from integrations.tasks import message_send_task
+
+        enqueue = message_send_task.delay
+    batch = settings.WHATSAPP_SWEEP_BATCH
+    queued_before = now - timedelta(minutes=settings.WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES)
+    outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND, whatsapp_message_id=None)
+    stale = list(
+        outbound.filter(status=Message.Status.QUEUED, created_at__lt=queued_before, updated_at__lt=queued_before)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    if stale:
+        # Touched, so the next sweep waits a full period before trying these again.
+        Message.objects.filter(pk__in=stale, status=Message.Status.QUEUED).update(updated_at=now)
+        for pk in stale:
+            enqueue(pk)
+    sending_before = now - timedelta(minutes=settings.WHATSAPP_SWEEP_SENDING_AFTER_MINUTES)
+    stuck = list(
+        outbound.filter(status=Message.Status.SENDING, updated_at__lt=sending_before)
+        .order_by("created_at")
+        .values_list("pk", "conversation_id")[:batch]
+    )
+    if stuck:
+        Message.objects.filter(pk__in=[pk for pk, _ in stuck], status=Message.Status.SENDING).update(
+            status=Message.Status.FAILED,
+            failed_at=now,
+            error_code=None,
+            error_title=INTERRUPTED_TITLE,
+            error_details="The worker stopped during the send. WhatsApp may have accepted it; "
+            "check with the customer before resending.",
+            updated_at=now,
+        )
+        Conversation.objects.filter(pk__in={cid for _, cid in stuck}).update(updated_at=now)
+        logger.warning("Marked %s message(s) stuck while sending as interrupted", len(stuck))
+    if stale:
+        logger.info("Re-enqueued %s message(s) left queued", len(stale))
+    return {"requeued": len(stale), "interrupted": len(stuck)}
