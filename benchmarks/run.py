@@ -630,6 +630,7 @@ def report(meta, ingest, check, inbox, sends, memory, notes):
         "Figures are medians of the runs, with (min–max, n=runs). Regenerate with `make bench`.",
         "",
         f"- Machine: {meta['machine']}",
+        f"- Code: {meta['code']}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"- Web: gunicorn, {WEB_WORKERS} sync workers (README: 2 x cores + 1), DEBUG off, PostgreSQL + Redis "
         "on loopback; Celery: one worker, 2 pool processes (as in the Procfile).",
@@ -748,6 +749,9 @@ def report(meta, ingest, check, inbox, sends, memory, notes):
         lines.append("")
     if notes:
         lines += ["## Notes", "", *notes, ""]
+    findings = ROOT / "benchmarks" / "FINDINGS.md"
+    if findings.exists():  # what was learnt from these figures, kept by hand across runs
+        lines += [findings.read_text().strip(), ""]
     return "\n".join(lines)
 
 
@@ -805,6 +809,7 @@ def main(argv=None):
         "mode": "quick" if args.quick else "full",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
+        "code": sh("git", "-C", ROOT, "log", "-1", "--format=%h %s", check=False).stdout.strip(),
         "versions": versions(),
         "settings": settings,
     }
