@@ -1,5 +1,6 @@
 from django.core.management import call_command
 from django.db.models import Max
+from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.services import message_preview
@@ -53,3 +54,25 @@ def test_it_adds_to_what_is_there_when_run_again(db):
     assert Message.objects.count() == 600
     wamids = Message.objects.exclude(whatsapp_message_id=None).values_list("whatsapp_message_id", flat=True)
     assert len(set(wamids)) == len(wamids)
+
+
+def test_it_gives_messages_ids_in_the_order_they_were_sent(db):
+    seed(messages=600, conversations=6)
+    ids = list(Message.objects.order_by("created_at", "id").values_list("id", flat=True))
+    assert ids == sorted(ids)
+
+    seed(messages=100, conversations=2)  # a second seed comes after the first, like newer history
+    for conversation in Conversation.objects.all():
+        in_time_order = list(conversation.messages.order_by("created_at", "id").values_list("id", flat=True))
+        assert in_time_order == sorted(in_time_order)
+
+
+def test_it_leaves_the_database_numbering_new_messages_after_the_seeded_ones(db, agent):
+    from chat.services import message_send_text
+
+    seed(messages=200, conversations=4)
+    conversation = Conversation.objects.first()
+    conversation.last_inbound_at = timezone.now()  # the customer just wrote: the window is open
+    message = message_send_text(conversation=conversation, author=agent, body="after the seed")
+
+    assert message.pk > Message.objects.exclude(pk=message.pk).order_by("-id").first().pk

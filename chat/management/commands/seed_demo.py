@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+from django.core.management.color import no_style
 from django.db import connection, connections, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -96,6 +97,8 @@ class Seeder:
         self.types = [t for t, _ in TYPE_WEIGHTS]
         self.weights = [w for _, w in TYPE_WEIGHTS]
         self.serial = 0
+        self.start = now - timedelta(days=days)
+        self.used_ids = set()
         self.defaults = {k: v for k, v in Message().__dict__.items() if k != "_state"}
 
     def blank_message(self):
@@ -109,6 +112,22 @@ class Seeder:
         message._state = ModelState()
         message.data = {}
         return message
+
+    def id_for(self, at):
+        """An id that grows with the time of the message, as when messages arrive one by one.
+
+        Rows are inserted conversation by conversation, in parallel; with the database's
+        own ids, a conversation's newest message would carry an old id and the planner's
+        estimates for `id > cursor` (the polls, older history) would be unlike production's.
+        Microseconds since the window's start, times the number of jobs, plus this job:
+        distinct across jobs, and bumped past any id this job already used.
+        """
+        micros = int((at - self.start).total_seconds() * 1_000_000)
+        candidate = self.base_id + micros * self.jobs + self.job
+        while candidate in self.used_ids:
+            candidate += self.jobs
+        self.used_ids.add(candidate)
+        return candidate
 
     def wamid(self, kind):
         self.serial += 1
@@ -141,6 +160,7 @@ class Seeder:
         inbound = direction == Message.Direction.INBOUND
         business = "+15550001234"
         message = self.blank_message()
+        message.pk = self.id_for(at)
         message.conversation = conversation
         message.direction = direction
         message.message_type = message_type
@@ -228,12 +248,13 @@ def counters_for(messages):
     }
 
 
-def seed_part(*, job, base, numbers, counts, seed, now, days, batch, agent_id, entity_types):
+def seed_part(*, job, jobs, base, base_id, numbers, counts, seed, now, days, batch, agent_id, entity_types):
     """Seed the conversations numbered `numbers` (with `counts` messages each); returns the messages stored."""
     rng = random.Random(seed)
     agent = get_user_model().objects.get(pk=agent_id)
     seeder = Seeder(rng=rng, now=now, days=days, agent=agent, entity_types=entity_types)
     seeder.run = f"{base:x}r{job}j"
+    seeder.job, seeder.jobs, seeder.base_id = job, jobs, base_id
     group, stored = [], 0
     for position, (number, count) in enumerate(zip(numbers, counts, strict=True)):
         specs = seeder.plan(count)
@@ -324,14 +345,18 @@ class Command(BaseCommand):
         agent = self.demo_agent()
         # Distinct numbers and wamids whatever is already there: start past the existing rows.
         base = (Conversation.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+        base_id = (Message.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+        now = timezone.now()
         parts = [
             {
                 "job": job,
+                "jobs": jobs,
                 "base": base,
+                "base_id": base_id,
                 "numbers": list(range(job, len(counts), jobs)),
                 "counts": counts[job::jobs],
                 "seed": seed * 1000 + job,
-                "now": timezone.now(),
+                "now": now,
                 "days": days,
                 "batch": batch,
                 "agent_id": agent.pk,
@@ -347,6 +372,10 @@ class Command(BaseCommand):
             connections.close_all()
             with multiprocessing.get_context("fork").Pool(jobs) as pool:
                 stored = sum(pool.map(_seed_part_star, parts))
+        # The ids were chosen here, not by the database: move its sequence past them.
+        with connection.cursor() as cursor:
+            for statement in connection.ops.sequence_reset_sql(no_style(), [Message]):
+                cursor.execute(statement)
         self.stdout.write(
             f"Seeded {len(counts)} conversations and {stored} messages in {time.monotonic() - started:.1f} s."
         )
