@@ -44,6 +44,7 @@ endif
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py metrics_reset  # metrics of earlier processes (PROMETHEUS_MULTIPROC_DIR)
 	PATH="$(BIN):$$PATH" exec $(BIN)/honcho --no-prefix start -f $(RUN_PROCFILE) -p $(PORT)
 
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production

@@ -43,6 +43,8 @@ SEND_ERRORS = {
 
 # Local reasons (no Meta code): error_code stays null and error_title carries one of these.
 INTERRUPTED_TITLE = "Sending was interrupted"
+# A send whose answer never came: Meta may have accepted it (integrations.outbound).
+UNCERTAIN_TITLE = "No answer from WhatsApp"
 TEMPLATE_TITLE = "Template check failed"
 
 

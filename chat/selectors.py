@@ -1,8 +1,187 @@
-"""Reads for the chat page and the API. Each selector picks its own joins."""
+"""Reads for the chat page and the API. Each selector picks its own joins.
 
-from chat.models import Conversation
+The page's hot paths (the sidebar, opening a conversation, the 3-second polls)
+issue a fixed number of queries whatever the size of the history: rows are read
+in one query and everything a bubble shows (links, reactions, the quoted
+message, whether it was retried) is fetched for the whole batch at once.
+"""
+
+from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.utils import timezone
+
+from chat.models import Conversation, Message, MessageTemplate
+from chat.phones import InvalidPhone, looks_like_phone, normalize_phone
+from links.models import EntityLink
+
+HISTORY_PAGE = 50
+SIDEBAR_LIMIT = 50
+SIDEBAR_MAX = 1000  # "Show more" stops here; search finds the rest
+ENTITY_VIEW_LIMIT = 200
+# A poll re-reads rows changed in the last few seconds before its cursor, so a
+# transaction that took its updated_at before a poll but committed after it is
+# still seen; such a row is rendered at most twice, never missed.
+CURSOR_SLACK = timezone.timedelta(seconds=2)
 
 
-def conversation_list(*, limit=50):
+def conversation_search_filter(query):
+    """Q for the sidebar search: a phone number in any format, else a name."""
+    query = (query or "").strip()
+    if not query:
+        return Q()
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if looks_like_phone(query):
+        match = Q(other_party__contains=digits)
+        try:
+            match |= Q(other_party=normalize_phone(query))
+        except InvalidPhone:
+            pass
+        return match
+    if len(digits) >= 3 and not query.strip("+-() 0123456789"):
+        return Q(other_party__contains=digits)  # the end of a number someone remembers
+    return Q(contact_name__icontains=query) | Q(wa_user_id__icontains=query)
+
+
+def conversation_list(*, query="", limit=SIDEBAR_LIMIT):
     # Uses conversation_activity_idx; no aggregation over messages.
-    return list(Conversation.objects.order_by("-last_message_at", "-id")[:limit])
+    rows = Conversation.objects.filter(conversation_search_filter(query))
+    return list(rows.order_by("-last_message_at", "-id")[:limit])
+
+
+def conversations_changed_since(*, since):
+    """Whether any conversation changed after the sidebar's cursor (one indexed query)."""
+    if since is None:
+        return True
+    return Conversation.objects.filter(updated_at__gt=since - CURSOR_SLACK).exists()
+
+
+def cursor_now():
+    """The cursor handed to a poll: changes after this moment are news to it."""
+    return timezone.now()
+
+
+def _bubble_rows():
+    retried = Message.objects.filter(retry_of=OuterRef("pk"))
+    return (
+        Message.objects.exclude(message_type=Message.Type.REACTION)
+        .select_related("from_user")
+        .annotate(was_retried=Exists(retried))
+    )
+
+
+def messages_decorate(messages):
+    """Attach what each bubble shows beyond its own row, in three queries for any batch.
+
+    Sets message.links (EntityLink rows), message.reactions ([(emoji, direction)])
+    and message.quoted (the replied-to Message, or None; quoted_missing when the
+    reply points at a message this system does not have).
+    """
+    messages = list(messages)
+    if not messages:
+        return messages
+    ids = [m.pk for m in messages]
+    links = {}
+    for link in EntityLink.objects.filter(message_id__in=ids).order_by("entity_type", "entity_id"):
+        links.setdefault(link.message_id, []).append(link)
+    wamids = [m.whatsapp_message_id for m in messages if m.whatsapp_message_id]
+    reactions = {}
+    if wamids:
+        # The newest reaction of each side wins and an empty emoji removes it. Inbound
+        # processing blanks superseded rows (data["superseded"]): those change nothing.
+        rows = (
+            Message.objects.filter(message_type=Message.Type.REACTION, reply_to_whatsapp_id__in=wamids)
+            .order_by("id")
+            .values_list("reply_to_whatsapp_id", "direction", "message_body", "data")
+        )
+        for target, direction, emoji, data in rows:
+            if emoji or not (isinstance(data, dict) and data.get("superseded")):
+                reactions.setdefault(target, {})[direction] = emoji
+    quoted_ids = {m.reply_to_whatsapp_id for m in messages if m.reply_to_whatsapp_id}
+    quoted = {}
+    if quoted_ids:
+        for row in Message.objects.filter(whatsapp_message_id__in=quoted_ids):
+            quoted[row.whatsapp_message_id] = row
+    for message in messages:
+        message.links = links.get(message.pk, [])
+        by_side = reactions.get(message.whatsapp_message_id, {}) if message.whatsapp_message_id else {}
+        message.reactions = [(emoji, side) for side, emoji in sorted(by_side.items()) if emoji]
+        message.quoted = quoted.get(message.reply_to_whatsapp_id) if message.reply_to_whatsapp_id else None
+        message.quoted_missing = bool(message.reply_to_whatsapp_id) and message.quoted is None
+    return messages
+
+
+def message_history(*, conversation, before_id=None, limit=HISTORY_PAGE):
+    """The newest `limit` bubbles (older than before_id), oldest first, and whether more exist.
+
+    Keyset pagination on message_history_idx (conversation, id).
+    """
+    rows = _bubble_rows().filter(conversation=conversation)
+    if before_id is not None:
+        rows = rows.filter(id__lt=before_id)
+    page = list(rows.order_by("-id")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    page.reverse()
+    return messages_decorate(page), has_more
+
+
+def message_for_bubble(*, message_id):
+    rows = messages_decorate(_bubble_rows().filter(pk=message_id))
+    return rows[0] if rows else None
+
+
+def messages_changed(*, conversation, after_id, since):
+    """What a conversation poll must show: (new bubbles, changed bubbles, newest id).
+
+    New means id > after_id; changed means an older row whose updated_at is after
+    the cursor (the time of the previous poll, less CURSOR_SLACK). A new or changed
+    reaction re-renders the bubble it reacts to. When nothing changed this is one
+    indexed query that returns no message rows.
+    """
+    changed_filter = Q(id__gt=after_id)
+    if since is not None:
+        changed_filter |= Q(updated_at__gt=since - CURSOR_SLACK)
+    rows = list(
+        Message.objects.filter(conversation=conversation)
+        .filter(changed_filter)
+        .order_by("id")
+        .values_list("id", "message_type", "reply_to_whatsapp_id")
+    )
+    if not rows:
+        return [], [], after_id
+    newest_id = max(after_id, rows[-1][0])
+    wanted = {row[0] for row in rows if row[1] != Message.Type.REACTION}
+    targets = {row[2] for row in rows if row[1] == Message.Type.REACTION and row[2]}
+    match = Q(pk__in=wanted)
+    if targets:
+        match |= Q(whatsapp_message_id__in=targets, conversation=conversation)
+    bubbles = messages_decorate(_bubble_rows().filter(match).order_by("id"))
+    new = [m for m in bubbles if m.pk > after_id]
+    changed = [m for m in bubbles if m.pk <= after_id]
+    return new, changed, newest_id
+
+
+def approved_templates():
+    return list(MessageTemplate.objects.filter(status="APPROVED").order_by("name", "language"))
+
+
+def entity_messages(*, entity_type, entity_id, limit=ENTITY_VIEW_LIMIT):
+    """The newest messages linked to one ERP record, grouped by conversation.
+
+    Returns [(conversation, [messages oldest first])], the most recently active
+    conversation first.
+    """
+    linked = EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id, message_id=OuterRef("pk"))
+    rows = list(_bubble_rows().select_related("conversation").filter(Exists(linked)).order_by("-id")[:limit])
+    rows.reverse()
+    messages_decorate(rows)
+    groups = {}
+    for message in rows:
+        groups.setdefault(message.conversation_id, (message.conversation, []))[1].append(message)
+    return sorted(groups.values(), key=lambda group: group[1][-1].pk, reverse=True)
+
+
+def entity_cursor(*, entity_type, entity_id):
+    """A value that changes whenever the entity view would: links added or removed, messages changed."""
+    return EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id).aggregate(
+        links=Count("id"), newest_link=Max("id"), changed=Max("message__updated_at")
+    )

@@ -258,3 +258,25 @@ def conversation_mark_read(*, conversation, user=None):
 
         transaction.on_commit(partial(message_mark_read_task.delay, newest))
     return changed
+
+
+# --- Media sent by link (issue 6: the REST API) --------------------------------------
+
+
+@transaction.atomic
+def message_queue_media_link(*, conversation, author, message_type, link, **options):
+    """Queue a media message that WhatsApp fetches from `link` itself, and keep a copy.
+
+    The copy (for the SharePoint backup) is downloaded after commit by
+    integrations.tasks.message_fetch_media_task through the safe fetcher.
+    """
+    message = message_queue(
+        conversation=conversation, author=author, message_type=message_type, media_link=link, **options
+    )
+    if message.media_state == Message.MediaState.NONE and not message.file:
+        Message.objects.filter(pk=message.pk).update(media_state=Message.MediaState.PENDING)
+        message.media_state = Message.MediaState.PENDING
+        from integrations.tasks import message_fetch_media_task
+
+        transaction.on_commit(partial(message_fetch_media_task.delay, message.pk))
+    return message

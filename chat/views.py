@@ -1,11 +1,454 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""The staff chat page: thin views over chat.selectors (reads) and chat.services (writes).
 
-from chat import selectors
-from chat.access import require_chat_user
+Every view renders named partials (templates/chat/_*.html), so a full page and
+an HTMX swap show the same markup. Polls carry a cursor and answer 204 when
+nothing changed.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import BadRequest
+from django.db.models import Max
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from chat import forms, selectors, services
+from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user
+from chat.message_templates import TemplateRefused, template_fill
+from chat.models import Message
+from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
+
+BIGGEST_ID = 2**63 - 1  # ids are 64-bit
+
+# Served inline only when the browser cannot run them; anything else downloads.
+INLINE_MEDIA = {
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "video/mp4",
+    "video/3gpp",
+    "audio/aac",
+    "audio/amr",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/opus",
+}
 
 
-@login_required
+def chat_user_required(view):
+    """Logged in with the chat permission; an HTMX request from an expired session goes to the login page."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if request.htmx:
+                return HttpResponseClientRedirect(f"{reverse(settings.LOGIN_URL)}?next={reverse('chat:page')}")
+            return redirect_to_login(request.get_full_path())
+        require_chat_user(request.user)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _int_param(request, name, default=None):
+    value = request.GET.get(name, "")
+    if value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number.") from None
+    if not 0 <= number <= BIGGEST_ID:
+        raise BadRequest(f"{name} must be between 0 and {BIGGEST_ID}.")
+    return number
+
+
+def _time_param(request, name):
+    value = request.GET.get(name, "")
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 time.") from None
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def _is_partial(request):
+    return request.htmx and not request.htmx.history_restore_request
+
+
+def _base_context(request):
+    return {"poll_seconds": settings.CHAT_POLL_SECONDS, "query": request.GET.get("q", "")[:100]}
+
+
+def _sidebar_context(request, active_id=None):
+    query = request.GET.get("q", "")[:100]
+    # "Show more" raises the limit; the poll carries it, so loaded rows stay on screen.
+    limit = min(max(_int_param(request, "limit", selectors.SIDEBAR_LIMIT), 1), selectors.SIDEBAR_MAX)
+    conversations = selectors.conversation_list(query=query, limit=limit)
+    full = len(conversations) == limit < selectors.SIDEBAR_MAX
+    return {
+        "conversations": conversations,
+        "active_id": active_id,
+        "sidebar_since": selectors.cursor_now(),
+        "sidebar_limit": limit,
+        "sidebar_more": limit + selectors.SIDEBAR_LIMIT if full else None,
+    }
+
+
+def _window_open(conversation):
+    return conversation.service_window_open() or not settings.WHATSAPP_ENFORCE_SERVICE_WINDOW
+
+
+def _composer_context(conversation, *, form=None, entity=None, template_form=None, error=""):
+    window_open = _window_open(conversation)
+    return {
+        "conversation": conversation,
+        "window_open": window_open,
+        "templates": [] if window_open else selectors.approved_templates(),
+        "form": form,
+        "template_form": template_form,
+        "entity": entity,
+        "error": error,
+        "idempotency_key": uuid.uuid4().hex,
+        "media_limits": forms.media_limits(),
+        "entity_types": settings.ENTITY_TYPES,
+    }
+
+
+def _pane_context(conversation, since):
+    messages, has_more = selectors.message_history(conversation=conversation)
+    newest = Message.objects.filter(conversation=conversation).aggregate(newest=Max("id"))["newest"] or 0
+    return {
+        "conversation": conversation,
+        "messages": messages,
+        "has_more": has_more,
+        "oldest_id": messages[0].pk if messages else 0,
+        "after": newest,
+        "since": since,
+        **_composer_context(conversation),
+    }
+
+
+@chat_user_required
+@require_GET
 def page(request):
-    require_chat_user(request.user)
-    return render(request, "chat/page.html", {"conversations": selectors.conversation_list()})
+    context = {**_base_context(request), **_sidebar_context(request)}
+    return render(request, "chat/page.html", context)
+
+
+@chat_user_required
+@require_GET
+def sidebar(request):
+    """The conversation list: a search, or the sidebar's poll (204 when nothing changed)."""
+    since = _time_param(request, "since")
+    if since is not None and not selectors.conversations_changed_since(since=since):
+        return HttpResponse(status=204)
+    active_id = _int_param(request, "active")
+    context = {**_base_context(request), **_sidebar_context(request, active_id)}
+    return render(request, "chat/_conversation_list.html", context)
+
+
+@chat_user_required
+@require_GET
+@vary_on_headers("HX-Request")
+def conversation(request, pk):
+    """Open a conversation: the pane (and the sidebar, out of band) for HTMX, else the whole page."""
+    since = selectors.cursor_now()
+    chat = get_conversation_for_user(request.user, pk)
+    services.conversation_mark_read(conversation=chat, user=request.user)
+    context = {**_base_context(request), **_sidebar_context(request, chat.pk), **_pane_context(chat, since)}
+    if _is_partial(request):
+        return render(request, "chat/_pane_swap.html", context)
+    return render(request, "chat/page.html", context)
+
+
+@chat_user_required
+@require_GET
+def conversation_poll(request, pk):
+    """New bubbles appended, changed ones replaced in place; 204 when nothing changed."""
+    since = _time_param(request, "since")
+    after = _int_param(request, "after", 0)
+    was_open = request.GET.get("open") == "1"
+    now = selectors.cursor_now()
+    chat = get_conversation_for_user(request.user, pk)
+    new, changed, newest = selectors.messages_changed(conversation=chat, after_id=after, since=since)
+    header_changed = since is None or chat.updated_at > since - selectors.CURSOR_SLACK
+    window_changed = _window_open(chat) != was_open
+    if not (new or changed or header_changed or window_changed):
+        return HttpResponse(status=204)
+    # The composer (and its templates) is only re-rendered when the window opened or closed.
+    composer = _composer_context(chat) if window_changed else {"window_open": was_open}
+    if chat.unread_count and any(m.direction == Message.Direction.INBOUND for m in new):
+        # The agent is looking at the conversation: what arrives is read.
+        services.conversation_mark_read(conversation=chat, user=request.user)
+    context = {
+        **composer,
+        "conversation": chat,
+        "new": new,
+        "changed": changed,
+        "after": newest,
+        "since": now,
+        "header_changed": header_changed,
+        "window_changed": window_changed,
+        "poll_seconds": settings.CHAT_POLL_SECONDS,
+    }
+    return render(request, "chat/_poll.html", context)
+
+
+@chat_user_required
+@require_GET
+def conversation_older(request, pk):
+    """The 50 bubbles before `before`, and a loader for more while there are more."""
+    chat = get_conversation_for_user(request.user, pk)
+    before = _int_param(request, "before")
+    if before is None:
+        raise BadRequest("before is required.")
+    messages, has_more = selectors.message_history(conversation=chat, before_id=before)
+    context = {
+        "conversation": chat,
+        "messages": messages,
+        "has_more": has_more,
+        "oldest_id": messages[0].pk if messages else before,
+    }
+    return render(request, "chat/_older.html", context)
+
+
+@chat_user_required
+@require_GET
+def composer(request, pk):
+    """A conversation's composer, optionally linking what it sends to one record (the entity view)."""
+    chat = get_conversation_for_user(request.user, pk)
+    entity = _entity_param(request.GET)
+    return render(request, "chat/_composer.html", _composer_context(chat, entity=entity))
+
+
+def _entity_param(data):
+    if not data.get("entity_type"):
+        return None
+    try:
+        return check_entity(data.get("entity_type"), data.get("entity_id"))
+    except InvalidEntity as error:
+        raise BadRequest(str(error)) from None
+
+
+@chat_user_required
+@require_GET
+def template_fields(request, pk):
+    """The parameter inputs of the template chosen in the composer."""
+    get_conversation_for_user(request.user, pk)
+    template_id = _int_param(request, "template")
+    template = next((t for t in selectors.approved_templates() if t.pk == template_id), None)
+    context = {
+        "template": template,
+        "parameters": forms.template_parameters(template) if template else [],
+        "body": forms.template_body(template) if template else "",
+    }
+    return render(request, "chat/_template_fields.html", context)
+
+
+@chat_user_required
+@require_POST
+def message_send(request, pk):
+    """Queue a text, a file with its caption, or a template; answer with a fresh composer."""
+    chat = get_conversation_for_user(request.user, pk)
+    entity = _entity_param(request.POST)
+    is_template = "template" in request.POST
+    form_class = forms.TemplateSendForm if is_template else forms.SendForm
+    form = form_class(request.POST, request.FILES)
+    error = ""
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            _queue(chat, request.user, data, entity or data["entity"], is_template)
+        except services.SendRefused as refused:
+            error = refused.reason
+        except InvalidEntity as invalid:
+            error = str(invalid)
+        else:
+            if not _is_partial(request):
+                return redirect("chat:conversation", pk=chat.pk)
+            response = render(request, "chat/_composer.html", _composer_context(chat, entity=entity))
+            return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+    else:
+        error = " ".join(form.non_field_errors()) or " ".join(
+            f"{name.replace('_', ' ').capitalize()}: {' '.join(errors)}" for name, errors in form.errors.items()
+        )
+    context = _composer_context(
+        chat,
+        entity=entity,
+        form=None if is_template else form,
+        template_form=form if is_template else None,
+        error=error,
+    )
+    return render(request, "chat/_composer.html", context, status=422 if not _is_partial(request) else 200)
+
+
+def _queue(chat, user, data, entity, is_template):
+    common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
+    if is_template:
+        template, values = data["template"], data["values"]
+        parameters = list(values.values())
+        try:  # the API fills templates the same way; refusing here keeps the reason in the composer
+            components, body = template_fill(template, parameters)
+        except TemplateRefused as refused:
+            raise services.SendRefused(refused.reason, code="template_invalid") from None
+        payload = {
+            "name": template.name,
+            "language": template.language,
+            "parameters": parameters,
+            "components": components,
+        }
+        return services.message_queue(message_type="template", body=body, data={"template": payload}, **common)
+    upload = data.get("file")
+    if upload is not None:
+        return services.message_queue(
+            message_type=data["message_type"],
+            caption=data["body"],
+            file=upload,
+            file_name=upload.name[:255],
+            mime_type=data["mime_type"],
+            **common,
+        )
+    return services.message_send_text(body=data["body"], **common)
+
+
+def _bubble_response(request, message_id, status=200, error=""):
+    message = selectors.message_for_bubble(message_id=message_id)
+    if message is None:
+        raise Http404
+    if not request.htmx:  # a plain form post: back to the conversation
+        return redirect("chat:conversation", pk=message.conversation_id)
+    return render(request, "chat/_message.html", {"message": message, "action_error": error}, status=status)
+
+
+@chat_user_required
+@require_POST
+def message_retry(request, message_id):
+    """Send a failed message again; the failed bubble says so, the new one arrives by poll."""
+    message = get_message_for_user(request.user, message_id)
+    error = ""
+    try:
+        services.message_retry(message=message, author=request.user)
+    except services.SendRefused as refused:
+        error = refused.reason
+    response = _bubble_response(request, message.pk, error=error)
+    return trigger_client_event(response, "chatChanged", {"conversation": message.conversation_id})
+
+
+@chat_user_required
+@require_POST
+def message_link(request, message_id):
+    message = get_message_for_user(request.user, message_id)
+    form = forms.LinkForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            entity_link_create(
+                message=message,
+                entity_type=form.cleaned_data["entity_type"],
+                entity_id=form.cleaned_data["entity_id"],
+                user=request.user,
+            )
+        except InvalidEntity as invalid:
+            error = str(invalid)
+    else:
+        error = "Choose a record type and enter its id."
+    return _bubble_response(request, message.pk, error=error)
+
+
+@chat_user_required
+@require_POST
+def message_unlink(request, message_id):
+    message = get_message_for_user(request.user, message_id)
+    try:
+        entity_link_delete(
+            message=message,
+            entity_type=request.POST.get("entity_type", ""),
+            entity_id=request.POST.get("entity_id", ""),
+        )
+    except InvalidEntity as invalid:
+        return _bubble_response(request, message.pk, error=str(invalid))
+    response = _bubble_response(request, message.pk)
+    return trigger_client_event(response, "chatChanged", {"conversation": message.conversation_id})
+
+
+@chat_user_required
+@require_GET
+def media(request, message_id):
+    """A message's stored file, only to chat users, never from a public path."""
+    message = get_message_for_user(request.user, message_id)
+    if not message.file:
+        raise Http404("This message has no stored file (yet).")
+    try:
+        handle = message.file.open("rb")
+    except (FileNotFoundError, OSError):
+        raise Http404("The file is missing from storage.") from None
+    mime = (message.mime_type or "application/octet-stream").split(";")[0].strip().lower()
+    inline = mime in INLINE_MEDIA and message.message_type != Message.Type.DOCUMENT
+    name = message.file_name or message.file.name.rsplit("/", 1)[-1]
+    response = FileResponse(handle, content_type=mime, as_attachment=not inline, filename=name)
+    response["X-Content-Type-Options"] = "nosniff"
+    # Even a mislabelled file cannot run script in this site's origin.
+    response["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@chat_user_required
+@require_GET
+def entity(request, entity_type, entity_id):
+    """The messages linked to one ERP record, grouped by conversation; an ERP page frames it."""
+    entity = _checked_entity(entity_type, entity_id)
+    context = _entity_context(request, entity)
+    if _is_partial(request):
+        return render(request, "chat/_entity_groups.html", context)
+    return render(request, "chat/entity.html", context)
+
+
+@chat_user_required
+@require_GET
+def entity_poll(request, entity_type, entity_id):
+    entity = _checked_entity(entity_type, entity_id)
+    cursor = _entity_cursor(entity)
+    if request.GET.get("cursor") == cursor:
+        return HttpResponse(status=204)
+    return render(request, "chat/_entity_groups.html", _entity_context(request, entity, cursor=cursor))
+
+
+def _checked_entity(entity_type, entity_id):
+    try:
+        return check_entity(entity_type, entity_id)
+    except InvalidEntity as invalid:
+        raise Http404(str(invalid)) from None
+
+
+def _entity_cursor(entity):
+    values = selectors.entity_cursor(entity_type=entity[0], entity_id=entity[1])
+    changed = values["changed"].isoformat() if values["changed"] else ""
+    return f"{values['links']}.{values['newest_link'] or 0}.{changed}"
+
+
+def _entity_context(request, entity, cursor=None):
+    groups = selectors.entity_messages(entity_type=entity[0], entity_id=entity[1])
+    context = {
+        "entity": entity,
+        "groups": groups,
+        "cursor": cursor or _entity_cursor(entity),
+        "poll_seconds": settings.CHAT_POLL_SECONDS,
+    }
+    if groups and request.GET.get("composer") != "0":
+        context.update(_composer_context(groups[0][0], entity=entity))
+    return context

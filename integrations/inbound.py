@@ -30,9 +30,11 @@ from django.db import DataError, IntegrityError, InterfaceError, OperationalErro
 from django.db.models import Q
 from django.utils import timezone
 
+from chat.errors import INTERRUPTED_TITLE, UNCERTAIN_TITLE
 from chat.models import STATUS_RANK, Conversation, Message
 from chat.phones import InvalidPhone, normalize_phone
 from chat.services import conversation_apply_message, conversation_get_or_create, message_preview
+from integrations import metrics
 from integrations.models import WebhookEvent
 from integrations.sharepoint_backup import queue_sharepoint_backup
 from integrations.whatsapp import TOKEN_CODES, CloudAPIClient, WhatsAppError
@@ -137,17 +139,11 @@ def parse_timestamp(value):
 
 
 def _metric(name, *args):
-    """Record a metric when integrations.metrics exists (the API helper's module, merged later)."""
+    """Record a metric; a metrics failure never stops processing."""
     try:
-        from integrations import metrics
-    except ImportError:
-        return
-    recorder = getattr(metrics, name, None)
-    if recorder is not None:
-        try:
-            recorder(*args)
-        except Exception:
-            logger.warning("Metric %s could not be recorded", name, exc_info=True)
+        getattr(metrics, name)(*args)
+    except Exception:
+        logger.warning("Metric %s could not be recorded", name, exc_info=True)
 
 
 # --- events ----------------------------------------------------------------------------
@@ -754,11 +750,14 @@ def apply_status(status):
     at = parse_timestamp(status.get("timestamp")) or timezone.now()
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(whatsapp_message_id=wamid).first()
+        changed = set()
         if message is None:
-            return "unknown"
+            message = _unsaved_send(status, wamid)
+            if message is None:
+                return "unknown"
+            changed.update(("whatsapp_message_id", "status", "error_code", "error_title", "error_details", "failed_at"))
         if message.direction != Message.Direction.OUTBOUND:
             return "not_outbound"
-        changed = set()
         target = Message.Status.READ if name == "played" else name
         if STATUS_RANK[target] > STATUS_RANK.get(message.status, 0):
             message.status = target
@@ -780,6 +779,38 @@ def apply_status(status):
         message.save(update_fields=[*changed, "updated_at"])
     logger.info("Message %s: status %s applied", message.pk, name)
     return "applied"
+
+
+UNSETTLED_TITLES = (INTERRUPTED_TITLE, UNCERTAIN_TITLE)
+CALLBACK_RE = re.compile(r"^madio:(\d{1,18})$")
+
+
+def _unsaved_send(status, wamid):
+    """The outbound message this status is about, when Meta accepted it but its wamid was never saved.
+
+    The send task tags every send with biz_opaque_callback_data "madio:<message id>" and Meta
+    echoes it in statuses. A worker that died between Meta's answer and saving the wamid left
+    the row "sending" (or the sweeper marked it failed as interrupted, or the answer never
+    came): the status proves the send was accepted, so the wamid is recorded here.
+    Call inside the transaction that applies the status.
+    """
+    match = CALLBACK_RE.match(_str(status.get("biz_opaque_callback_data"), 40))
+    if match is None:
+        return None
+    message = (
+        Message.objects.select_for_update()
+        .filter(pk=int(match.group(1)), direction=Message.Direction.OUTBOUND, whatsapp_message_id=None)
+        .filter(Q(status=Message.Status.SENDING) | Q(status=Message.Status.FAILED, error_title__in=UNSETTLED_TITLES))
+        .first()
+    )
+    if message is None:
+        return None
+    logger.warning("Message %s: its wamid was recovered from a status's callback data", message.pk)
+    message.whatsapp_message_id = wamid
+    message.status = Message.Status.SENDING  # moved forward below by the status itself
+    message.error_code, message.error_title, message.error_details = None, "", ""
+    message.failed_at = None
+    return message
 
 
 def _set_error(message, status):

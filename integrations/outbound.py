@@ -35,9 +35,10 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
-from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE
+from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, UNCERTAIN_TITLE
 from chat.models import Conversation, Message
 from chat.phones import mask_phone
+from integrations import metrics
 from integrations.inbound import apply_pending_statuses
 from integrations.templates import TemplateInvalid, template_check
 from integrations.throughput import seconds_to_next_window, throughput_wait
@@ -46,7 +47,6 @@ from integrations.whatsapp import MIN_RETRY_DELAY, CloudAPIClient, WhatsAppError
 logger = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "madio:"
-UNCERTAIN_TITLE = "No answer from WhatsApp"
 
 
 class RetryLater(Exception):  # noqa: N818 - a signal to the task, not an error
@@ -82,19 +82,7 @@ def retry_delay(*, attempt, error=None):
     return round(delay, 3)
 
 
-def _metrics():
-    """integrations.metrics when it exists (the API area provides it); None otherwise."""
-    try:
-        from integrations import metrics
-    except ImportError:
-        return None
-    return metrics
-
-
 def _count_send(message, sent_at):
-    metrics = _metrics()
-    if metrics is None:
-        return
     try:
         metrics.record_message("outbound", message.message_type)
         metrics.record_send_latency(max(0.0, (sent_at - message.created_at).total_seconds()))

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chat.models import Message
+from integrations.metrics import record_sharepoint_upload
 from integrations.sharepoint import SharePointError, safe_name, sharepoint_client
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def record_backup_outcome(outcome, *, message_id, reason=""):
     disabled, no_file, busy, retry, failed. reason is Graph's error code, never content."""
     level = logging.WARNING if outcome == "failed" else logging.INFO
     log.log(level, "SharePoint backup of message %s: %s%s", message_id, outcome, f" ({reason})" if reason else "")
+    record_sharepoint_upload(outcome)
 
 
 def _log_disabled_once():

@@ -154,3 +154,38 @@ def templates_sync_task():
     except WhatsAppError as error:
         logger.warning("Template sync failed: WhatsApp error %s (%s)", error.code, error.title)
         return None
+
+
+# --- Media sent by link, and the worker heartbeat (issue 6: REST API) -------------------
+from celery.signals import worker_ready  # noqa: E402
+
+from integrations.fetch import FetchFailed  # noqa: E402
+
+
+@shared_task(bind=True, acks_late=True, max_retries=4)
+def message_fetch_media_task(self, message_id):
+    """Keep a copy of media sent by link (for the backup), through the safe fetcher."""
+    from integrations.media_copy import message_keep_media_copy, message_media_failed
+
+    try:
+        return message_keep_media_copy(message_id=message_id)
+    except FetchFailed as failed:
+        if self.request.retries >= self.max_retries:
+            message_media_failed(message_id=message_id, reason=f"Could not download the file: {failed}")
+            return "failed"
+        raise self.retry(countdown=backoff(self.request.retries, base=10)) from None
+
+
+@shared_task
+def worker_heartbeat_task():
+    """Run by beat every 30 s: /api/health reports the worker's age from it."""
+    from integrations.observability import worker_heartbeat_record
+
+    worker_heartbeat_record()
+
+
+@worker_ready.connect(weak=False)
+def _heartbeat_on_start(**_):
+    from integrations.observability import worker_heartbeat_record
+
+    worker_heartbeat_record()

@@ -5,16 +5,12 @@ admin's "Sync from WhatsApp" button. template_check() is called by the send task
 can be called by an API before queueing, to refuse a wrong send with a clear reason.
 """
 
-import re
-
 from django.db import transaction
 from django.utils import timezone
 
+from chat.message_templates import template_slots
 from chat.models import MessageTemplate
 
-# {{1}} (positional) or {{first_name}} (named parameters).
-PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
-MEDIA_HEADER_FORMATS = {"IMAGE", "VIDEO", "DOCUMENT", "LOCATION"}
 GONE = "DELETED"  # a template Meta no longer lists; kept for history, never sendable
 
 
@@ -22,35 +18,17 @@ class TemplateInvalid(ValueError):
     """A template send that would be refused, with the reason for a person."""
 
 
-def _placeholders(text):
-    return len(dict.fromkeys(PLACEHOLDER_RE.findall(text or "")))
-
-
 def template_requirements(components):
-    """How many parameters a template's components need: {"header": n, "body": n, "buttons": {index: n}}."""
+    """How many parameters a template's components need: {"header": n, "body": n, "buttons": {index: n}}.
+
+    Counted by chat.message_templates.template_slots, the rule the API and the page fill by.
+    """
     needs = {"header": 0, "body": 0, "buttons": {}}
-    for component in components or []:
-        if not isinstance(component, dict):
-            continue
-        kind = str(component.get("type", "")).upper()
-        if kind == "HEADER":
-            if str(component.get("format", "TEXT")).upper() in MEDIA_HEADER_FORMATS:
-                needs["header"] = 1
-            else:
-                needs["header"] = _placeholders(component.get("text"))
-        elif kind == "BODY":
-            needs["body"] = _placeholders(component.get("text"))
-        elif kind == "BUTTONS":
-            for index, button in enumerate(component.get("buttons") or []):
-                button_type = str(button.get("type", "")).upper() if isinstance(button, dict) else ""
-                if button_type == "URL":
-                    count = _placeholders(button.get("url"))
-                elif button_type == "COPY_CODE":
-                    count = 1
-                else:
-                    count = 0
-                if count:
-                    needs["buttons"][index] = count
+    for kind, index, names in template_slots(components):
+        if kind in ("header", "body"):
+            needs[kind] = len(names)
+        else:
+            needs["buttons"][index] = len(names)
     return needs
 
 

@@ -222,6 +222,78 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+# --- REST API: JWT, rate limit, errors, docs, metrics, health (issue 6) ----------
+import os  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar", "django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# Requests per user (per address before login) on every API endpoint, counted in the
+# default cache, so all web processes share one count when REDIS_URL is set.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="100/min")
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_THROTTLE_CLASSES": ["chat.api_throttle.ApiRateThrottle"],
+        "EXCEPTION_HANDLER": "chat.api_errors.exception_handler",
+        # Behind the TLS proxy, count anonymous requests by the client's address, not the proxy's.
+        "NUM_PROXIES": 1 if SECURE_PROXY_SSL_HEADER else None,
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+        "DEFAULT_PARSER_CLASSES": [
+            "rest_framework.parsers.JSONParser",
+            "rest_framework.parsers.MultiPartParser",
+            "rest_framework.parsers.FormParser",
+        ],
+    }
+)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=30),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=read("JWT_REFRESH_DAYS", env.int, 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Madio WhatsApp API",
+    "DESCRIPTION": "Send and read WhatsApp messages from the Madio ERP. Every endpoint takes a JWT bearer token "
+    "from POST /api/auth/token.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Addresses that may read /metrics without a token (REMOTE_ADDR, so the proxy's address behind one).
+METRICS_ALLOWED_IPS = read("METRICS_ALLOWED_IPS", env.list, ["127.0.0.1", "::1"])
+# A bearer token that also opens /metrics (Authorization: Bearer <token>); empty means addresses only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Web and worker processes write their metrics here (prometheus_client multiprocess mode);
+# `make run` empties it at start. It must be set before prometheus_client is imported.
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# The worker refreshes a heartbeat in the cache; /api/health calls it down when older than this.
+WORKER_HEARTBEAT_MAX_AGE = read("WORKER_HEARTBEAT_MAX_AGE", env.int, 120)
+CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {"task": "integrations.tasks.worker_heartbeat_task", "schedule": 30.0}
+# Networks the safe fetcher may reach despite being private (tests only; keep empty in production).
+FETCH_ALLOWED_NETWORKS = [net for net in read("FETCH_ALLOWED_NETWORKS", env.list, []) if net.strip()]
+try:
+    import ipaddress  # noqa: E402
+
+    for _network in FETCH_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_network.strip(), strict=False)
+except ValueError:
+    fail("FETCH_ALLOWED_NETWORKS", "must be a comma-separated list of networks such as 127.0.0.2/32")
+# CA bundle for https downloads by the server; empty means certifi's (tests point it at their own CA).
+FETCH_CA_BUNDLE = env.str("FETCH_CA_BUNDLE", default="")
+# Upper bound on any one fetch by the server (seconds).
+FETCH_TIMEOUT = read("FETCH_TIMEOUT", env.int, 30)
+
 # --- WhatsApp Cloud API ---------------------------------------------------------
 WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
 WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
@@ -293,12 +365,20 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- Chat page ------------------------------------------------------------------
+# Seconds between the page's polls for new messages and statuses (3 to 5).
+CHAT_POLL_SECONDS = read("CHAT_POLL_SECONDS", env.int, 3)
+if not 3 <= CHAT_POLL_SECONDS <= 5:
+    fail("CHAT_POLL_SECONDS", "must be between 3 and 5")
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler masks phone numbers (issue 6); message content is never logged at all.
+    "filters": {"mask_phones": {"()": "madio_whatsapp.logging.MaskPhonesFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_phones"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

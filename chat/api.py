@@ -1,0 +1,622 @@
+"""The REST API for the ERP: one APIView per operation, each with its Input and
+Output serializers, calling the same services as the chat page.
+
+Every endpoint takes a JWT bearer token and the chat permission (chat.api_base.ChatApi),
+is rate-limited per user, and answers errors as JSON naming the field (chat.api_errors).
+"""
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from chat import api_selectors, services
+from chat.api_base import (
+    ChatApi,
+    PhoneField,
+    TextField,
+    decode_cursor,
+    encode_cursor,
+    next_link,
+    page_limit,
+)
+from chat.api_errors import error_response
+from chat.media_limits import LARGEST_UPLOAD, MEDIA_RULES, MediaRefused, check_media, mime_type_of
+from chat.message_templates import TemplateRefused, parameter_count, template_fill
+from chat.models import Message, MessageTemplate
+from integrations.fetch import FetchRefused, check_url
+from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
+
+TEXT_MAX = 4096
+CAPTION_MAX = 1024
+IDEMPOTENCY_KEY_MAX = 128
+
+# --- Shared output and error shapes ---------------------------------------------------
+
+
+class ErrorOutput(serializers.Serializer):
+    @extend_schema_serializer(component_name="ErrorItem")
+    class Item(serializers.Serializer):
+        field = serializers.CharField(allow_null=True)
+        message = serializers.CharField()
+
+    field = serializers.CharField(allow_null=True, help_text="The input field at fault, or null.")
+    message = serializers.CharField(help_text="A sentence a person understands.")
+    detail = serializers.CharField(help_text="The same sentence, for clients written against DRF's default.")
+    errors = Item(many=True)
+
+
+class EntityLinkOutput(serializers.Serializer):
+    entity_type = serializers.CharField()
+    entity_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MessageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    whatsapp_message_id = serializers.CharField(allow_null=True, help_text="Set once WhatsApp accepts the send.")
+    direction = serializers.ChoiceField(choices=Message.Direction.choices)
+    message_type = serializers.ChoiceField(choices=Message.Type.choices)
+    status = serializers.ChoiceField(choices=Message.Status.choices)
+    from_phone = serializers.CharField()
+    to_phone = serializers.CharField()
+    other_party = serializers.CharField()
+    from_user = serializers.CharField(source="from_user.get_username", allow_null=True, default=None)
+    message_body = serializers.CharField()
+    caption = serializers.CharField()
+    data = serializers.JSONField(help_text="Structured content: location, contacts, template, media link, ...")
+    mime_type = serializers.CharField()
+    file_name = serializers.CharField()
+    file_size = serializers.IntegerField(allow_null=True)
+    media_state = serializers.CharField()
+    media_url = serializers.CharField(help_text="The SharePoint address of the backed-up media, once uploaded.")
+    read = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    seen_at = serializers.DateTimeField(allow_null=True)
+    failed_at = serializers.DateTimeField(allow_null=True)
+    error_code = serializers.IntegerField(allow_null=True)
+    error_title = serializers.CharField()
+    entity_links = EntityLinkOutput(many=True, source="entity_links.all")
+
+
+class MessagePageOutput(serializers.Serializer):
+    results = MessageOutput(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the end.")
+
+
+ERRORS = {
+    400: OpenApiResponse(ErrorOutput, description="Invalid input: `field` names it."),
+    401: OpenApiResponse(ErrorOutput, description="No valid access token."),
+    403: OpenApiResponse(ErrorOutput, description="The user lacks the WhatsApp chat permission."),
+    429: OpenApiResponse(ErrorOutput, description="Over the rate limit; see Retry-After."),
+}
+SEND_ERRORS = {
+    **ERRORS,
+    413: OpenApiResponse(ErrorOutput, description="The request body is too large."),
+    422: OpenApiResponse(
+        ErrorOutput, description="Refused: outside the 24-hour customer-service window (use send-template)."
+    ),
+}
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="A key of your choice (up to 128 characters). Repeating a request with the same key returns "
+    "the first message instead of sending again.",
+)
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` link's cursor, for the following page."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page, 1 to 200 (default 50)."),
+]
+
+
+def messages_page_response(request, rows, after):
+    return Response(
+        {
+            "results": MessageOutput(rows, many=True).data,
+            "next": next_link(request, encode_cursor([after]) if after is not None else None),
+        }
+    )
+
+
+def before_id(request):
+    cursor = request.query_params.get("cursor")
+    if not cursor:
+        return None
+    (value,) = decode_cursor(cursor, length=1)
+    if not isinstance(value, int):
+        raise ValidationError({"cursor": ["This cursor is not one this API gave out; start again without it."]})
+    return value
+
+
+# --- Sending --------------------------------------------------------------------------
+
+
+def entity_fields(attrs):
+    """The (entity_type, entity_id) pair from link_to_entity/entity_type, checked, or None."""
+    entity_id, entity_type = attrs.pop("link_to_entity", None), attrs.pop("entity_type", None)
+    if entity_id in (None, "") and not entity_type:
+        return None
+    if entity_id in (None, ""):
+        raise ValidationError({"link_to_entity": ["Give the id of the record to link to, with entity_type."]})
+    if not entity_type:
+        allowed = ", ".join(settings.ENTITY_TYPES)
+        raise ValidationError({"entity_type": [f"Give the entity type to link to: one of {allowed}."]})
+    try:
+        return check_entity(entity_type, entity_id)
+    except InvalidEntity as error:
+        field = "entity_type" if entity_type not in settings.ENTITY_TYPES else "link_to_entity"
+        raise ValidationError({field: [str(error)]}) from None
+
+
+class SendInput(serializers.Serializer):
+    to_phone = PhoneField()
+    link_to_entity = TextField(
+        required=False, allow_blank=True, max_length=64, help_text="The id of an ERP record to link the message to."
+    )
+    entity_type = TextField(
+        required=False, allow_blank=True, max_length=32, help_text="The record's type: one of ENTITY_TYPES."
+    )
+
+    def validate(self, attrs):
+        attrs["entity"] = entity_fields(attrs)
+        return attrs
+
+
+def idempotency_key(request):
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise ValidationError(
+            {"Idempotency-Key": [f"Use at most {IDEMPOTENCY_KEY_MAX} printable characters for the Idempotency-Key."]}
+        )
+    return key
+
+
+def queue_send(request, *, to_phone, message_type, queue=services.message_queue, **fields):
+    """Store the message as queued (sent by the worker after commit) and answer 202 with it."""
+    key = idempotency_key(request)
+    try:
+        # A refused send also undoes the creation of a new conversation.
+        with transaction.atomic():
+            conversation = services.conversation_get_or_create(phone=to_phone)
+            message = queue(
+                conversation=conversation,
+                author=request.user,
+                message_type=message_type,
+                idempotency_key=key,
+                **fields,
+            )
+    except services.SendRefused as refused:
+        code = (
+            status.HTTP_422_UNPROCESSABLE_ENTITY
+            if refused.code == "outside_service_window"
+            else status.HTTP_400_BAD_REQUEST
+        )
+        return error_response("to_phone", refused.reason, code)
+    return Response(MessageOutput(message).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SendMessageApi(ChatApi):
+    @extend_schema_serializer(component_name="SendMessageInput")
+    class InputSerializer(SendInput):
+        message = TextField(max_length=TEXT_MAX, help_text=f"The text, up to {TEXT_MAX} characters.")
+
+        def validate_message(self, value):
+            if not value.strip():
+                raise ValidationError("Write a message.")
+            return value
+
+    @extend_schema(
+        operation_id="send_message",
+        summary="Send a text message",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: MessageOutput, **SEND_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Text linked to a project",
+                value={
+                    "to_phone": "+919876543210",
+                    "message": "Your order has shipped.",
+                    "link_to_entity": "42",
+                    "entity_type": "project",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        return queue_send(
+            request,
+            to_phone=values["to_phone"],
+            message_type=Message.Type.TEXT,
+            body=values["message"],
+            entity=values["entity"],
+        )
+
+
+class SendMediaApi(ChatApi):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema_serializer(component_name="SendMediaInput")
+    class InputSerializer(SendInput):
+        media_type = serializers.ChoiceField(choices=list(MEDIA_RULES))
+        media_url = TextField(
+            required=False,
+            allow_blank=True,
+            max_length=2000,
+            help_text="A public http(s) address WhatsApp fetches the file from (or send `file`).",
+        )
+        file = serializers.FileField(required=False, help_text="The file itself, as multipart/form-data.")
+        caption = TextField(required=False, allow_blank=True, max_length=CAPTION_MAX, default="")
+        filename = TextField(required=False, allow_blank=True, max_length=240, default="")
+
+        def validate(self, attrs):
+            attrs = super().validate(attrs)
+            media_type, upload, url = attrs["media_type"], attrs.get("file"), attrs.get("media_url", "").strip()
+            if bool(upload) == bool(url):
+                raise ValidationError({"media_url": ["Give either media_url or a file, not both and not neither."]})
+            if attrs["caption"] and media_type in ("audio", "sticker"):
+                raise ValidationError({"caption": [f"WhatsApp does not show a caption on {media_type} messages."]})
+            if url:
+                try:
+                    check_url(url)
+                except FetchRefused as refused:
+                    raise ValidationError({"media_url": [str(refused)]}) from None
+                attrs["media_url"] = url
+                return attrs
+            name = attrs["filename"] or upload.name or "file"
+            mime = mime_type_of(declared=getattr(upload, "content_type", ""), file_name=name)
+            upload.seek(0)
+            head = upload.read(32)
+            upload.seek(0)
+            try:
+                check_media(media_type=media_type, mime_type=mime, size=upload.size, head=head)
+            except MediaRefused as refused:
+                raise ValidationError({"file": [str(refused)]}) from None
+            attrs["filename"], attrs["mime_type"] = name, mime
+            return attrs
+
+    @extend_schema(
+        operation_id="send_media",
+        summary="Send an image, video, audio, document or sticker",
+        description="By `media_url` (JSON or form; WhatsApp fetches the link, and the server keeps a copy for the "
+        "backup through its safe fetcher) or by uploading `file` (multipart/form-data). Limits: image 5 MB "
+        "(jpeg, png); video 16 MB (mp4, 3gpp); audio 16 MB (aac, amr, mpeg, mp4, ogg); document 100 MB; sticker "
+        "webp, 100 KB static or 500 KB animated. Captions up to 1024 characters (not on audio or stickers).",
+        request={"multipart/form-data": InputSerializer, "application/json": InputSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: MessageOutput, **SEND_ERRORS},
+    )
+    def post(self, request):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > LARGEST_UPLOAD:
+            return error_response("file", "The file is larger than any WhatsApp allows (100 MB).", 413)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        common = {
+            "to_phone": values["to_phone"],
+            "message_type": values["media_type"],
+            "caption": values["caption"],
+            "entity": values["entity"],
+        }
+        if values.get("media_url"):
+            return queue_send(
+                request,
+                queue=services.message_queue_media_link,
+                link=values["media_url"],
+                file_name=values["filename"],
+                **common,
+            )
+        return queue_send(
+            request, file=values["file"], file_name=values["filename"], mime_type=values["mime_type"], **common
+        )
+
+
+class SendTemplateApi(ChatApi):
+    @extend_schema_serializer(component_name="SendTemplateInput")
+    class InputSerializer(serializers.Serializer):
+        to_phone = PhoneField()
+        name = TextField(max_length=512, help_text="The template's name, as approved in WhatsApp Manager.")
+        language = TextField(max_length=16, help_text="The template's language code, such as en_US.")
+        parameters = serializers.ListField(
+            child=TextField(max_length=1024), required=False, default=list, max_length=100
+        )
+
+        def validate(self, attrs):
+            template = MessageTemplate.objects.filter(name=attrs["name"], language=attrs["language"]).first()
+            if template is None:
+                raise ValidationError(
+                    {
+                        "name": [
+                            f"There is no template '{attrs['name'][:80]}' in language '{attrs['language']}'; "
+                            "GET /api/whatsapp/templates lists them."
+                        ]
+                    }
+                )
+            try:
+                components, text = template_fill(template, attrs["parameters"])
+            except TemplateRefused as refused:
+                raise ValidationError({refused.field: [refused.reason]}) from None
+            attrs["template"] = {
+                "name": template.name,
+                "language": template.language,
+                "parameters": attrs["parameters"],
+                "components": components,
+            }
+            attrs["text"] = text
+            return attrs
+
+    @extend_schema(
+        operation_id="send_template",
+        summary="Send an approved template (allowed outside the 24-hour window)",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: MessageOutput, **SEND_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Order update",
+                value={
+                    "to_phone": "+919876543210",
+                    "name": "order_update",
+                    "language": "en_US",
+                    "parameters": ["Asha", "MD-1042"],
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        return queue_send(
+            request,
+            to_phone=values["to_phone"],
+            message_type=Message.Type.TEMPLATE,
+            body=values["text"],
+            data={"template": values["template"]},
+        )
+
+
+# --- Reading --------------------------------------------------------------------------
+
+
+class EntityMessagesApi(ChatApi):
+    @extend_schema_serializer(component_name="EntityMessagesOutput")
+    class OutputSerializer(MessagePageOutput):
+        entity_type = serializers.CharField()
+        entity_id = serializers.CharField()
+
+    @extend_schema(
+        operation_id="entity_messages",
+        summary="Messages linked to an ERP record, newest first",
+        parameters=PAGE_PARAMETERS,
+        responses={200: OutputSerializer, **ERRORS},
+    )
+    def get(self, request, entity_type, entity_id):
+        try:
+            entity_type, entity_id = check_entity(entity_type, entity_id)
+        except InvalidEntity as error:
+            field = "entity_type" if entity_type not in settings.ENTITY_TYPES else "entity_id"
+            raise ValidationError({field: [str(error)]}) from None
+        rows, after = api_selectors.entity_message_page(
+            entity_type=entity_type, entity_id=entity_id, before=before_id(request), limit=page_limit(request)
+        )
+        response = messages_page_response(request, rows, after)
+        response.data = {"entity_type": entity_type, "entity_id": entity_id, **response.data}
+        return response
+
+
+class StatsApi(ChatApi):
+    @extend_schema_serializer(component_name="StatsOutput")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="StatsRow")
+        class Row(serializers.Serializer):
+            direction = serializers.CharField()
+            type = serializers.CharField()
+            count = serializers.IntegerField()
+
+        total_messages = serializers.IntegerField()
+        unique_conversations = serializers.IntegerField()
+        breakdown = Row(many=True)
+        period_days = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="stats",
+        summary="Message statistics over the last `days` days",
+        parameters=[OpenApiParameter("days", OpenApiTypes.INT, description="1 to 3650; default 30.")],
+        responses={200: OutputSerializer, **ERRORS},
+    )
+    def get(self, request):
+        raw = request.query_params.get("days", "30").strip()
+        if not raw.isdigit() or not 1 <= int(raw) <= 3650:
+            raise ValidationError({"days": ["Use a whole number of days from 1 to 3650."]})
+        return Response(api_selectors.message_stats(days=int(raw)))
+
+
+class ConversationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    phone = serializers.CharField(source="other_party", allow_null=True)
+    wa_user_id = serializers.CharField(allow_null=True)
+    contact_name = serializers.CharField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    last_message_preview = serializers.CharField()
+    unread_count = serializers.IntegerField()
+    service_window_ends_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConversationListApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationListOutput")
+    class OutputSerializer(serializers.Serializer):
+        results = ConversationOutput(many=True)
+        next = serializers.URLField(allow_null=True)
+
+    @extend_schema(
+        operation_id="conversations",
+        summary="Conversations, most recent first; search by phone or name",
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="Part of a phone number or contact name."),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: OutputSerializer, **ERRORS},
+    )
+    def get(self, request):
+        query = request.query_params.get("q", "")
+        if len(query) > 100 or "\x00" in query:
+            raise ValidationError({"q": ["Search with at most 100 characters."]})
+        after = None
+        if request.query_params.get("cursor"):
+            after = api_selectors.parse_conversation_cursor(decode_cursor(request.query_params["cursor"], length=2))
+            if after is None:
+                raise ValidationError({"cursor": ["This cursor is not one this API gave out; start again without it."]})
+        rows, after = api_selectors.conversation_page(query=query, after=after, limit=page_limit(request))
+        return Response(
+            {
+                "results": ConversationOutput(rows, many=True).data,
+                "next": next_link(request, encode_cursor(list(after)) if after else None),
+            }
+        )
+
+
+def conversation_or_404(phone):
+    conversation = api_selectors.conversation_for_phone(phone)
+    if conversation is None:
+        raise NotFound("There is no conversation with this phone number.")
+    return conversation
+
+
+class ConversationMessagesApi(ChatApi):
+    @extend_schema(
+        operation_id="conversation_messages",
+        summary="A conversation's messages, newest first",
+        parameters=PAGE_PARAMETERS,
+        responses={200: MessagePageOutput, 404: OpenApiResponse(ErrorOutput), **ERRORS},
+    )
+    def get(self, request, phone):
+        conversation = conversation_or_404(phone)
+        rows, after = api_selectors.message_page(
+            conversation=conversation, before=before_id(request), limit=page_limit(request)
+        )
+        return messages_page_response(request, rows, after)
+
+
+class ConversationMarkReadApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationMarkReadOutput")
+    class OutputSerializer(serializers.Serializer):
+        marked_read = serializers.IntegerField(help_text="How many inbound messages were unread.")
+
+    @extend_schema(
+        operation_id="conversation_mark_read",
+        summary="Mark a conversation's inbound messages read (sends WhatsApp a read receipt)",
+        request=None,
+        responses={200: OutputSerializer, 404: OpenApiResponse(ErrorOutput), **ERRORS},
+    )
+    def post(self, request, phone):
+        conversation = conversation_or_404(phone)
+        changed = services.conversation_mark_read(conversation=conversation, user=request.user)
+        return Response({"marked_read": changed})
+
+
+class MessageLinksApi(ChatApi):
+    @extend_schema_serializer(component_name="MessageLinksInput")
+    class InputSerializer(serializers.Serializer):
+        entity_type = TextField(max_length=32, help_text="One of ENTITY_TYPES (project, petty_cash, lead, employee).")
+        entity_id = TextField(max_length=64)
+
+        def validate(self, attrs):
+            try:
+                attrs["entity_type"], attrs["entity_id"] = check_entity(attrs["entity_type"], attrs["entity_id"])
+            except InvalidEntity as error:
+                field = "entity_type" if attrs["entity_type"] not in settings.ENTITY_TYPES else "entity_id"
+                raise ValidationError({field: [str(error)]}) from None
+            return attrs
+
+    @extend_schema_serializer(component_name="MessageLinksOutput")
+    class OutputSerializer(EntityLinkOutput):
+        message_id = serializers.IntegerField()
+
+    def message(self, request, pk):
+        message = Message.objects.filter(pk=pk).first()
+        if message is None:
+            raise NotFound(f"There is no message with id {pk}.")
+        return message
+
+    @extend_schema(
+        operation_id="message_link_create",
+        summary="Link a message to an ERP record",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 404: OpenApiResponse(ErrorOutput), **ERRORS},
+    )
+    def post(self, request, pk):
+        message = self.message(request, pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        link = entity_link_create(message=message, user=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(link).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="message_link_delete",
+        summary="Remove a message's link to an ERP record",
+        description="entity_type and entity_id as query parameters or in a JSON body.",
+        parameters=[
+            OpenApiParameter("entity_type", OpenApiTypes.STR),
+            OpenApiParameter("entity_id", OpenApiTypes.STR),
+        ],
+        request=InputSerializer,
+        responses={204: None, 404: OpenApiResponse(ErrorOutput), **ERRORS},
+    )
+    def delete(self, request, pk):
+        message = self.message(request, pk)
+        source = request.data if request.data else request.query_params
+        data = self.InputSerializer(
+            data={key: source.get(key) for key in ("entity_type", "entity_id") if key in source}
+        )
+        data.is_valid(raise_exception=True)
+        if not entity_link_delete(message=message, **data.validated_data):
+            raise NotFound("This message is not linked to that record.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TemplateListApi(ChatApi):
+    @extend_schema_serializer(component_name="TemplateListOutput")
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        language = serializers.CharField()
+        status = serializers.CharField()
+        category = serializers.CharField()
+        parameter_count = serializers.SerializerMethodField()
+        components = serializers.JSONField()
+
+        def get_parameter_count(self, template) -> int:
+            return parameter_count(template.components)
+
+    @extend_schema(
+        operation_id="templates",
+        summary="Message templates synced from WhatsApp Manager",
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="Only this status, e.g. APPROVED.")],
+        responses={200: OutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        status_filter = request.query_params.get("status", "")[:16]
+        return Response(self.OutputSerializer(api_selectors.template_list(status=status_filter), many=True).data)

@@ -1,0 +1,144 @@
+"""The page's hot paths cost the same number of queries whatever the size of the history."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from chat.models import Message
+from chat.tests.conftest import backdate, make_conversation, make_message
+from links.services import entity_link_create
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def history(chat, size):
+    """`size` messages of every kind: links, reactions, replies, failures, unread."""
+    messages = []
+    for n in range(size):
+        kind = n % 4
+        if kind == 0:
+            message = make_message(chat, message_body=f"question {n}")
+        elif kind == 1:
+            message = make_message(chat, "outbound", message_body=f"answer {n}", status="delivered")
+        elif kind == 2:
+            message = make_message(chat, "outbound", status="failed", error_code=131047)
+        else:
+            message = make_message(
+                chat, message_body="see above", reply_to_whatsapp_id=messages[-3].whatsapp_message_id
+            )
+        messages.append(message)
+        if n % 5 == 0:
+            entity_link_create(message=message, entity_type="project", entity_id=str(n))
+        if n % 6 == 0:
+            make_message(
+                chat, message_type="reaction", message_body="👍", reply_to_whatsapp_id=message.whatsapp_message_id
+            )
+    return messages
+
+
+@pytest.fixture
+def sizes(db):
+    small = make_conversation(phone="+919876543210", inbound_ago=timezone.timedelta(hours=1))
+    large = make_conversation(phone="+14155550123", inbound_ago=timezone.timedelta(hours=1))
+    return small, history(small, 4), large, history(large, 60)
+
+
+def test_it_lists_two_or_forty_conversations_in_the_same_number_of_queries(agent_client, db, django_assert_num_queries):
+    agent_client.get(reverse("chat:page"))  # warm the session
+    for n in range(2):
+        make_message(make_conversation(phone=f"+9198765432{n:02d}"))
+    with django_assert_num_queries(5):
+        agent_client.get(reverse("chat:page"))
+    for n in range(2, 40):
+        make_message(make_conversation(phone=f"+9198765432{n:02d}"))
+    with django_assert_num_queries(5):
+        response = agent_client.get(reverse("chat:page"))
+    assert response.content.decode().count('class="conversation-row') == 40
+
+
+def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(
+    agent_client, sizes, django_assert_num_queries
+):
+    small, _, large, _ = sizes
+    agent_client.get(reverse("chat:page"))
+    with django_assert_num_queries(16):
+        agent_client.get(reverse("chat:conversation", args=[small.pk]), **HTMX)
+    with django_assert_num_queries(16):
+        response = agent_client.get(reverse("chat:conversation", args=[large.pk]), **HTMX)
+    assert response.content.decode().count('class="msg msg-') == 50
+
+
+def test_it_answers_an_idle_poll_in_the_same_few_queries_and_reads_no_message_rows(
+    agent_client, sizes, django_assert_num_queries
+):
+    small, small_messages, large, large_messages = sizes
+    since = timezone.now().isoformat()
+    for chat in (small, large):
+        backdate(chat, *Message.objects.filter(conversation=chat))
+    agent_client.get(reverse("chat:page"))
+    for chat in (small, large):
+        newest = Message.objects.filter(conversation=chat).order_by("-id").first()
+        url = reverse("chat:conversation_poll", args=[chat.pk])
+        with django_assert_num_queries(6) as captured:
+            response = agent_client.get(url, {"after": newest.pk, "since": since, "open": 1}, **HTMX)
+        assert response.status_code == 204
+        message_queries = [q["sql"] for q in captured.captured_queries if "whatsapp_messages" in q["sql"]]
+        assert len(message_queries) == 1  # one indexed look for anything new or changed
+
+
+def test_it_answers_a_poll_with_changes_in_the_same_number_of_queries(agent_client, sizes, django_assert_num_queries):
+    small, small_messages, large, large_messages = sizes
+    agent_client.get(reverse("chat:page"))
+    for chat, messages in ((small, small_messages), (large, large_messages)):
+        backdate(chat, *Message.objects.filter(conversation=chat))
+        newest = Message.objects.filter(conversation=chat).order_by("-id").first()
+        since = timezone.now().isoformat()
+        Message.objects.filter(pk=messages[1].pk).update(status="read", updated_at=timezone.now())
+        make_message(chat, "outbound", message_body="new one", status="queued")
+        url = reverse("chat:conversation_poll", args=[chat.pk])
+        with django_assert_num_queries(9):
+            response = agent_client.get(url, {"after": newest.pk, "since": since, "open": 1}, **HTMX)
+        body = response.content.decode()
+        assert "new one" in body
+        assert f'id="m-{messages[1].pk}"' in body
+
+
+def test_it_answers_an_idle_sidebar_poll_in_the_same_few_queries(agent_client, db, django_assert_num_queries):
+    agent_client.get(reverse("chat:page"))
+    for size in (2, 40):
+        for n in range(size):
+            chat = make_conversation(phone=f"+1415555{size:02d}{n:02d}")
+            make_message(chat)
+            backdate(chat)
+        with django_assert_num_queries(5):
+            response = agent_client.get(reverse("chat:sidebar"), {"since": timezone.now().isoformat()}, **HTMX)
+        assert response.status_code == 204
+
+
+def test_it_answers_an_idle_poll_of_a_closed_window_without_reading_templates(
+    agent_client, db, django_assert_num_queries
+):
+    from chat.models import MessageTemplate
+
+    chat = make_conversation(inbound_ago=timezone.timedelta(days=2))
+    MessageTemplate.objects.create(name="order_update", language="en", status="APPROVED")
+    message = make_message(chat, apply=False)
+    backdate(chat, message)
+    agent_client.get(reverse("chat:page"))
+    url = reverse("chat:conversation_poll", args=[chat.pk])
+    with django_assert_num_queries(6):
+        response = agent_client.get(url, {"after": message.pk, "since": timezone.now().isoformat(), "open": 0}, **HTMX)
+    assert response.status_code == 204
+
+
+def test_it_shows_an_entity_view_of_few_or_many_messages_in_the_same_number_of_queries(
+    agent_client, sizes, django_assert_num_queries
+):
+    small, small_messages, large, large_messages = sizes
+    agent_client.get(reverse("chat:page"))
+    for messages, entity_id in ((small_messages, "few"), (large_messages, "many")):
+        for message in messages:
+            entity_link_create(message=message, entity_type="project", entity_id=entity_id)
+        with django_assert_num_queries(9):
+            response = agent_client.get(reverse("chat:entity", args=["project", entity_id]))
+        assert response.content.decode().count('class="msg msg-') == len(messages)

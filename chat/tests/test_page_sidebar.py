@@ -1,0 +1,123 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from chat.tests.conftest import backdate, make_conversation, make_message
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def row_order(body, names):
+    return sorted(names, key=body.index)
+
+
+def test_it_lists_conversations_by_last_activity_with_preview_and_unread_badge(agent_client, db):
+    older = make_conversation(phone="+919876543210", name="Asha Patel")
+    newer = make_conversation(phone="+14155550123", name="Ben Ode")
+    make_message(older, message_body="first question", whatsapp_timestamp=timezone.now() - timezone.timedelta(hours=2))
+    make_message(newer, message_body="hi there")
+    make_message(newer, message_body="are you open today?")
+    body = agent_client.get(reverse("chat:page")).content.decode()
+    assert row_order(body, ["Ben Ode", "Asha Patel"]) == ["Ben Ode", "Asha Patel"]
+    assert "are you open today?" in body
+    assert 'aria-label="2 unread"' in body
+    assert 'aria-label="1 unread"' in body
+
+
+def test_it_shows_the_number_when_a_customer_has_no_name(agent_client, db):
+    chat = make_conversation(name="")
+    make_message(chat)
+    assert "+919876543210" in agent_client.get(reverse("chat:page")).content.decode()
+
+
+def test_it_shows_relative_times_with_the_exact_time_on_hover(agent_client, db):
+    chat = make_conversation()
+    at = timezone.now() - timezone.timedelta(days=3)
+    make_message(chat, whatsapp_timestamp=at)
+    body = agent_client.get(reverse("chat:page")).content.decode()
+    weekday = timezone.localtime(at).strftime("%A")
+    assert f">{weekday}</time>" in body
+    assert f'title="{weekday} ' in body
+
+
+@pytest.mark.parametrize("typed", ["+91 98765 43210", "0091-98765-43210", "919876543210", "(98765) 43210", "43210"])
+def test_it_finds_a_conversation_by_a_phone_number_in_any_format(agent_client, db, typed):
+    make_message(make_conversation(phone="+919876543210", name="Asha Patel"))
+    make_message(make_conversation(phone="+14155550123", name="Ben Ode"))
+    body = agent_client.get(reverse("chat:sidebar"), {"q": typed}, **HTMX).content.decode()
+    assert "Asha Patel" in body
+    assert "Ben Ode" not in body
+
+
+def test_it_finds_a_conversation_by_contact_name(agent_client, db):
+    make_message(make_conversation(phone="+919876543210", name="Asha Patel"))
+    make_message(make_conversation(phone="+14155550123", name="Ben Ode"))
+    body = agent_client.get(reverse("chat:sidebar"), {"q": "asha"}, **HTMX).content.decode()
+    assert "Asha Patel" in body
+    assert "Ben Ode" not in body
+
+
+def test_it_says_when_nothing_matches_the_search(agent_client, db):
+    body = agent_client.get(reverse("chat:sidebar"), {"q": "<b>nobody</b>"}, **HTMX).content.decode()
+    assert "No conversation matches" in body
+    assert "<b>nobody</b>" not in body
+
+
+def test_it_answers_an_idle_sidebar_poll_with_204(agent_client, db):
+    chat = make_conversation()
+    make_message(chat)
+    backdate(chat)
+    since = timezone.now().isoformat()
+    response = agent_client.get(reverse("chat:sidebar"), {"since": since}, **HTMX)
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_it_re_renders_the_sidebar_when_a_conversation_changed(agent_client, db):
+    chat = make_conversation()
+    since = timezone.now() - timezone.timedelta(minutes=1)
+    make_message(chat, message_body="new question")
+    response = agent_client.get(reverse("chat:sidebar"), {"since": since.isoformat()}, **HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "new question" in body
+    assert 'id="sidebar-poll"' in body  # a fresh cursor for the next poll
+
+
+def test_it_refuses_a_sidebar_cursor_that_is_not_a_time(agent_client, db):
+    assert agent_client.get(reverse("chat:sidebar"), {"since": "yesterday"}).status_code == 400
+
+
+def test_it_polls_the_sidebar_only_while_the_tab_is_visible(agent_client, db, settings):
+    settings.CHAT_POLL_SECONDS = 4
+    body = agent_client.get(reverse("chat:page")).content.decode()
+    assert "every 4s [document.visibilityState === &#x27;visible&#x27;]" in body or (
+        "every 4s [document.visibilityState === 'visible']" in body
+    )
+
+
+def test_it_sends_an_expired_htmx_session_to_the_login_page(client, db):
+    response = client.get(reverse("chat:sidebar"), **HTMX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith(reverse("login"))
+
+
+def test_it_refuses_the_sidebar_without_the_chat_permission(client, outsider):
+    client.force_login(outsider)
+    assert client.get(reverse("chat:sidebar")).status_code == 403
+
+
+def test_it_shows_more_conversations_on_request_and_keeps_them_through_polls(agent_client, db):
+    from chat.models import Conversation
+
+    Conversation.objects.bulk_create(
+        Conversation(other_party=f"+1415555{i:04d}", contact_name=f"Customer {i:02d}", last_message_at=timezone.now())
+        for i in range(55)
+    )
+    first = agent_client.get(reverse("chat:sidebar"), **HTMX).content.decode()
+    assert first.count('class="conversation-row') == 50
+    assert "Show more conversations" in first
+    more = agent_client.get(reverse("chat:sidebar"), {"limit": 100}, **HTMX).content.decode()
+    assert more.count('class="conversation-row') == 55
+    assert "Show more conversations" not in more
+    assert 'id="sidebar-limit" name="limit" value="100"' in more

@@ -1,0 +1,192 @@
+// The little the chat page needs beyond HTMX: Enter to send, file checks and
+// drag-and-drop, and keeping the scroll position while polls add bubbles.
+(function () {
+  "use strict";
+
+  var stick = true; // the view follows new messages while it is at the bottom
+  var fromBottom = null; // distance from the bottom kept while older history loads
+
+  function messages() { return document.getElementById("messages"); }
+
+  function toBottom() {
+    var box = messages();
+    if (box) box.scrollTop = box.scrollHeight;
+  }
+
+  document.addEventListener("scroll", function (event) {
+    var box = event.target;
+    if (!box || box.id !== "messages") return;
+    stick = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    // Near the top: load the 50 before (the loader's hx-trigger listens for chatOlder).
+    var older = document.getElementById("older");
+    if (box.scrollTop < 200 && older && !older.dataset.loading && window.htmx) {
+      older.dataset.loading = "1";
+      window.htmx.trigger(older, "chatOlder");
+    }
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", toBottom);
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "older" && messages()) {
+      fromBottom = messages().scrollHeight - messages().scrollTop;
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target) return;
+    if (fromBottom !== null) {
+      var box = messages();
+      if (box) box.scrollTop = box.scrollHeight - fromBottom;
+      fromBottom = null;
+    } else if (target.id === "pane") {
+      stick = true;
+      toBottom();
+      var text = target.querySelector(".composer-text");
+      if (text && window.matchMedia("(min-width: 801px)").matches) text.focus();
+    }
+  });
+
+  // Images decode after the swap and push the bottom down: follow it.
+  document.addEventListener("load", function (event) {
+    if (stick && event.target.tagName === "IMG" && event.target.closest("#messages")) toBottom();
+  }, true);
+
+  // Bubbles added or replaced by a poll keep the view at the bottom if it was there.
+  document.addEventListener("htmx:oobAfterSwap", function () { if (stick) toBottom(); });
+
+  // A changed bubble that is not on the page (it committed late): put it in id order.
+  document.addEventListener("htmx:oobErrorNoTarget", function (event) {
+    var bubble = event.detail.content;
+    var list = document.getElementById("message-list");
+    if (!list || !bubble || !bubble.classList || !bubble.classList.contains("msg")) return;
+    var id = Number(bubble.dataset.id);
+    var shown = list.querySelectorAll(".msg");
+    // Older than what is loaded: scrolling up will load it in its place.
+    if (shown.length && Number(shown[0].dataset.id) > id && document.getElementById("older")) return;
+    var next = Array.prototype.find.call(shown, function (m) { return Number(m.dataset.id) > id; });
+    bubble.removeAttribute("hx-swap-oob");
+    list.insertBefore(bubble, next || null);
+    if (window.htmx) window.htmx.process(bubble);
+  });
+
+  // Enter sends, Shift+Enter is a new line; the box grows with its text.
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (!box.classList || !box.classList.contains("composer-text")) return;
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (box.value.trim() || hasFile(box.form)) box.form.requestSubmit();
+    }
+  });
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.classList || !box.classList.contains("composer-text")) return;
+    box.style.height = "auto";
+    box.style.height = Math.min(box.scrollHeight, 140) + "px";
+  });
+  document.addEventListener("submit", function (event) {
+    if (event.target.id === "composer") stick = true;
+  }, true);
+
+  function hasFile(form) {
+    var input = form && form.querySelector(".file-input");
+    return !!(input && input.files && input.files.length);
+  }
+
+  function limits() {
+    var node = document.getElementById("media-limits");
+    return node ? JSON.parse(node.textContent) : [];
+  }
+
+  function mimeOf(file) {
+    if (file.type) return file.type.split(";")[0].toLowerCase();
+    var ext = (file.name.split(".").pop() || "").toLowerCase();
+    return { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", mp4: "video/mp4",
+             pdf: "application/pdf", mp3: "audio/mpeg", ogg: "audio/ogg", txt: "text/plain" }[ext] || "";
+  }
+
+  // The same limits the server checks (chat.forms.MEDIA_RULES), checked before uploading.
+  function problem(file) {
+    var mime = mimeOf(file);
+    var rules = limits();
+    for (var i = 0; i < rules.length; i++) {
+      if (rules[i].mimes.indexOf(mime) === -1) continue;
+      if (file.size > rules[i].max) return "This file is too large. " + rules[i].message;
+      if (file.size === 0) return "This file is empty.";
+      return "";
+    }
+    return "WhatsApp cannot send files of type " + (mime || "unknown") +
+      ". Send photos (JPEG, PNG), videos (MP4), audio, WebP stickers or PDF and office documents.";
+  }
+
+  function size(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1048576) return (bytes / 1024).toFixed(0) + " KB";
+    return (bytes / 1048576).toFixed(1) + " MB";
+  }
+
+  function showFile(form) {
+    var input = form.querySelector(".file-input");
+    var chip = form.querySelector(".attachment");
+    var error = form.querySelector(".client-error");
+    var text = form.querySelector(".composer-text");
+    var file = input.files && input.files[0];
+    error.hidden = true;
+    if (!file) { chip.hidden = true; text.placeholder = "Type a message"; return; }
+    var why = problem(file);
+    if (why) {
+      input.value = "";
+      chip.hidden = true;
+      error.textContent = why;
+      error.hidden = false;
+      return;
+    }
+    chip.querySelector(".attachment-name").textContent = file.name + " · " + size(file.size);
+    chip.hidden = false;
+    text.placeholder = "Add a caption";
+    text.focus();
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.classList && event.target.classList.contains("file-input")) showFile(event.target.form);
+  });
+  document.addEventListener("click", function (event) {
+    var clear = event.target.closest && event.target.closest(".attachment-clear");
+    if (!clear) return;
+    clear.form.querySelector(".file-input").value = "";
+    showFile(clear.form);
+  });
+
+  // Drag a file onto the conversation to attach it.
+  function pane(event) {
+    var node = event.target.closest && event.target.closest(".pane");
+    return node && node.querySelector(".file-input") ? node : null;
+  }
+  ["dragenter", "dragover"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      var node = pane(event);
+      if (!node || !event.dataTransfer || Array.prototype.indexOf.call(event.dataTransfer.types, "Files") === -1) return;
+      event.preventDefault();
+      node.classList.add("dragging");
+    });
+  });
+  document.addEventListener("dragleave", function (event) {
+    var node = pane(event);
+    if (node && !node.contains(event.relatedTarget)) node.classList.remove("dragging");
+  });
+  document.addEventListener("drop", function (event) {
+    var node = pane(event);
+    if (!node) return;
+    event.preventDefault();
+    node.classList.remove("dragging");
+    var files = event.dataTransfer && event.dataTransfer.files;
+    if (!files || !files.length) return;
+    var input = node.querySelector(".file-input");
+    var transfer = new DataTransfer();
+    transfer.items.add(files[0]);
+    input.files = transfer.files;
+    showFile(input.form);
+  });
+})();
