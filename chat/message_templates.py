@@ -57,9 +57,10 @@ def slots_described(slots):
             parts.append(f"the {index} header's address")
         elif kind == "copy_code":
             parts.append(f"the code of button {index + 1}")
+        elif kind == "button":
+            parts.append(f"{count} value{'s' if count != 1 else ''} for button {index + 1}")
         else:
-            where = f"button {index + 1}" if kind == "button" else kind
-            parts.append(f"{count} {where} value{'s' if count != 1 else ''}")
+            parts.append(f"{count} {kind} value{'s' if count != 1 else ''}")
     return ", ".join(parts) or "none"
 
 

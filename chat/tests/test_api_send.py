@@ -409,7 +409,10 @@ def test_it_refuses_a_wrong_parameter_count(api_client, order_template):
     response = send(api_client, "send-template", payload)
     assert response.status_code == 400
     assert response.json()["field"] == "parameters"
-    assert response.json()["message"] == "The template 'order_update' takes 4 parameters; 1 was given."
+    assert response.json()["message"] == (
+        "The template 'order_update' takes 4 parameters "
+        "(1 header value, 2 body values, 1 value for button 1); 1 was given."
+    )
 
 
 def test_it_refuses_an_unknown_template_naming_the_list_endpoint(api_client, order_template):
