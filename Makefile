@@ -63,6 +63,14 @@ format: setup-dev
 clean:
 	rm -rf $(VENV) var/test
 
+# --- Benchmarks (never part of `make test`; see README, Benchmarks) ---
+.PHONY: bench bench-quick
+bench: setup
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+bench-quick: setup
+	$(BIN)/python benchmarks/run.py --quick $(ARGS)
+
 # About ten minutes of load with worker crashes and Redis/PostgreSQL restarts, asserting nothing is lost
 # (benchmarks/soak.py, figures in benchmarks/SOAK.md). ARGS="--dry-run" skips the server restarts.
 .PHONY: soak

@@ -1,0 +1,208 @@
+"""The benchmark's questions to the product's database, run under Django in the project's venv.
+
+`python -m benchmarks.django_side ACTION [options]` prints one JSON document. benchmarks/run.py
+calls it with DATABASE_URL pointing at the database being measured; it never serves traffic.
+"""
+
+import argparse
+import json
+import os
+import sys
+from datetime import timedelta
+from urllib.parse import quote
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.db.models import Count, Sum  # noqa: E402
+from django.urls import NoReverseMatch, reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from chat.models import Conversation, Message  # noqa: E402
+from integrations.models import WebhookEvent  # noqa: E402
+
+BENCH_USER = "bench-agent"
+
+
+def bench_user():
+    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER, defaults={"is_staff": True})
+    user.set_unusable_password()
+    user.save()
+    user.groups.add(Group.objects.get(name="WhatsApp agents"))
+    return user
+
+
+def session_cookie(user):
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.set_expiry(timedelta(hours=6))
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+def jwt_for(user):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(hours=6))
+    return str(token)
+
+
+def url(name, *args, query=""):
+    """The product's URL for a route name, or None while that route has not landed."""
+    try:
+        return reverse(name, args=args) + (f"?{query}" if query else "")
+    except NoReverseMatch:
+        return None
+
+
+def inbox(_options):
+    """Everything the inbox measurements need: auth headers, ids and the URLs to hit."""
+    user = bench_user()
+    longest = list(Conversation.objects.annotate(n=Count("messages")).order_by("-n", "id").values_list("id", "n")[:2])
+    (a, a_count), (b, _) = longest[0], longest[-1]
+    ids = list(Message.objects.filter(conversation_id=a).order_by("-id").values_list("id", flat=True)[:2])
+    deep = Message.objects.filter(conversation_id=a).order_by("id").values_list("id", flat=True)[a_count // 2]
+    chat = Conversation.objects.get(pk=a)
+    now = quote(timezone.now().isoformat())  # "+00:00" must not turn into a space
+    open_flag = "1" if chat.service_window_open() else "0"
+    htmx = "HX-Request: true"
+    headers_page = [f"Cookie: {session_cookie(user)}", htmx]
+    headers_api = [f"Authorization: Bearer {jwt_for(user)}"]
+    poll = url("chat:conversation_poll", a, query=f"after={ids[0]}&since={now}&open={open_flag}")
+    endpoints = {
+        "trivial JSON view (baseline)": (url("bench_trivial"), headers_page),
+        "sidebar first page": (url("chat:sidebar") or url("chat:page"), headers_page),
+        "open conversation (newest 50)": (url("chat:conversation", b), headers_page),
+        "poll, nothing new": (poll, headers_page),
+        "poll, one new message": (
+            url("chat:conversation_poll", a, query=f"after={ids[-1]}&since={now}&open={open_flag}"),
+            headers_page,
+        ),
+        "entity view": (url("chat:entity", "project", "1"), headers_page),
+        "older history, deep": (url("chat:conversation_older", a, query=f"before={deep}"), headers_page),
+        "stats?days=30 (API)": (url("api:stats", query="days=30"), headers_api),
+        "stats?days=365 (API, whole history)": (url("api:stats", query="days=365"), headers_api),
+    }
+    return {
+        "messages": Message.objects.count(),
+        "conversations": Conversation.objects.count(),
+        "longest_conversation": {"id": a, "messages": a_count, "deep_before_id": deep},
+        "endpoints": {name: {"url": u, "headers": h} for name, (u, h) in endpoints.items()},
+    }
+
+
+def ingest_snapshot(options):
+    """Counts that prove each delivery of a run stored once and processed once."""
+    prefix = options.prefix
+    since = timezone.datetime.fromisoformat(options.since)
+    messages = Message.objects.filter(whatsapp_message_id__startswith=prefix)
+    events = WebhookEvent.objects.filter(received_at__gte=since)
+    phones = Conversation.objects.filter(other_party__startswith=options.phones)
+    return {
+        "messages": messages.count(),
+        "distinct_wamids": messages.values("whatsapp_message_id").distinct().count(),
+        "events": events.count(),
+        "events_unprocessed": events.filter(processed_at=None).count(),
+        "events_failed": events.exclude(processing_error="").count(),
+        "unread_total": phones.aggregate(total=Sum("unread_count"))["total"] or 0,
+    }
+
+
+def queue_sends(options):
+    """N queued outbound texts over C customers who wrote recently, each enqueued for the send task.
+
+    Rows as chat.services.message_queue stores them, inserted in bulk so that queueing
+    10,000 takes seconds; the measured part is the worker draining them.
+    """
+    from integrations.tasks import message_send_task
+
+    user = bench_user()
+    now = timezone.now()
+    conversations = Conversation.objects.bulk_create(
+        Conversation(other_party=f"+9197{options.tag % 100:02d}{n:06d}", last_inbound_at=now, last_message_at=now)
+        for n in range(options.conversations)
+    )
+    rows = Message.objects.bulk_create(
+        (
+            Message(
+                conversation=chat,
+                direction=Message.Direction.OUTBOUND,
+                status=Message.Status.QUEUED,
+                message_type=Message.Type.TEXT,
+                message_body=f"Bench send {n}",
+                from_user=user,
+                to_phone=chat.other_party,
+                other_party=chat.other_party,
+                created_at=now,
+                updated_at=now,
+            )
+            for n, chat in ((n, conversations[n % len(conversations)]) for n in range(options.count))
+        ),
+        batch_size=2000,
+    )
+    for message in rows:
+        message_send_task.delay(message.pk)
+    return {"queued": len(rows), "first_id": rows[0].pk, "last_id": rows[-1].pk}
+
+
+def send_progress(options):
+    """Where a batch of sends stands, and its rate by Meta's acceptance times (sent_at)."""
+    rows = Message.objects.filter(pk__gte=options.first_id, pk__lte=options.last_id)
+    statuses = dict(rows.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    times = sorted(rows.exclude(sent_at=None).values_list("sent_at", flat=True))
+    result = {"statuses": statuses, "sent": len(times)}
+    if len(times) > 1:
+        span = (times[-1] - times[0]).total_seconds()
+        per_second = {}
+        for moment in times:
+            key = int(moment.timestamp())
+            per_second[key] = per_second.get(key, 0) + 1
+        full_seconds = sorted(per_second)[1:-1]  # the first and last seconds are partial
+        result.update(
+            span_s=span,
+            rate=(len(times) - 1) / span if span else None,
+            max_in_one_second=max(per_second.values()),
+            max_in_one_full_second=max((per_second[k] for k in full_seconds), default=None),
+        )
+    return result
+
+
+def main(argv):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("inbox")
+    snap = sub.add_parser("ingest-snapshot")
+    snap.add_argument("--prefix", required=True)
+    snap.add_argument("--since", required=True)
+    snap.add_argument("--phones", required=True)
+    queue = sub.add_parser("queue-sends")
+    queue.add_argument("--count", type=int, required=True)
+    queue.add_argument("--conversations", type=int, default=100)
+    queue.add_argument("--tag", type=int, default=0)
+    progress = sub.add_parser("send-progress")
+    progress.add_argument("--first-id", type=int, required=True)
+    progress.add_argument("--last-id", type=int, required=True)
+    options = parser.parse_args(argv)
+    action = {
+        "inbox": inbox,
+        "ingest-snapshot": ingest_snapshot,
+        "queue-sends": queue_sends,
+        "send-progress": send_progress,
+    }[options.action]
+    print(json.dumps(action(options)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
