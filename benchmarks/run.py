@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import deliveries  # noqa: E402
+from benchmarks import deliveries, services  # noqa: E402
 
 VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -60,27 +60,12 @@ def sh(*cmd, env=None, check=True, capture=True, timeout=None):
 
 def ensure_services():
     """PostgreSQL and Redis on loopback, started the way .ci/run starts them."""
-    if sh("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", check=False).returncode != 0:
-        version = sorted(os.listdir("/etc/postgresql"))[-1]
-        sh("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start")
-    if sh("redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping", check=False).returncode != 0:
-        sh(
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        )
+    if not services.pg_ready():
+        services.start_pg()
+    if not services.redis_ready():
+        services.start_redis()
     for _ in range(30):
-        pg = sh("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", check=False).returncode == 0
-        redis = sh("redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping", check=False).returncode == 0
-        if pg and redis:
+        if services.pg_ready() and services.redis_ready():
             return
         time.sleep(1)
     raise SystemExit("PostgreSQL or Redis did not start")

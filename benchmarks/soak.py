@@ -33,6 +33,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.services import pg_ready, redis_ready, start_pg, start_redis  # noqa: E402
+
 BIN = ROOT / ".venv" / "bin"
 VAR = ROOT / "var" / "soak"
 DATABASE = "madio_soak"
@@ -60,34 +64,6 @@ def sh(*cmd, check=True):
 
 
 # --- Servers ------------------------------------------------------------------------
-
-
-def pg_ready():
-    return sh("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", check=False).returncode == 0
-
-
-def redis_ready():
-    return sh("redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping", check=False).returncode == 0
-
-
-def start_pg():
-    sh("pg_ctlcluster", "--skip-systemctl-redirect", sorted(os.listdir("/etc/postgresql"))[-1], "main", "start")
-
-
-def start_redis():
-    sh(
-        "redis-server",
-        "--daemonize",
-        "yes",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "6379",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    )
 
 
 def wait_for(check, what, timeout=60):
