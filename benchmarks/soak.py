@@ -18,8 +18,6 @@ restarts, which would interrupt everyone else using this machine's servers.
 import argparse
 import collections
 import datetime
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -35,6 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import deliveries  # noqa: E402
 from benchmarks.services import pg_ready, redis_ready, start_pg, start_redis  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
@@ -157,36 +156,9 @@ def worker(procs, n):
 
 
 def delivery(wamid, n):
-    wa_id = f"9198765{n % CUSTOMERS:05d}"
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550001234", "phone_number_id": "100000000000001"},
-                            "contacts": [{"profile": {"name": f"Soak {wa_id[-4:]}"}, "wa_id": wa_id}],
-                            "messages": [
-                                {
-                                    "from": wa_id,
-                                    "id": wamid,
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": f"soak {RUN} in {n}"},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    return raw, "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    """A signed one-text delivery from one of CUSTOMERS customers (benchmarks.deliveries builds it)."""
+    raw = deliveries.delivery(wamid=wamid, wa_id=f"9198765{n % CUSTOMERS:05d}", text=f"soak {RUN} in {n}")
+    return raw, deliveries.signature(raw, APP_SECRET)
 
 
 class Inbound:
