@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from chat.errors import describe_send_error
@@ -27,7 +29,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "other_party", "direction", "message_type", "status", "short_body", "created_at")
+    list_display = ("id", "other_party", "direction", "message_type", "status", "short_body", "backup", "created_at")
     list_filter = ("direction", "message_type", "status", "sharepoint_state", ("created_at", admin.DateFieldListFilter))
     search_fields = (
         "other_party",
@@ -48,6 +50,11 @@ class MessageAdmin(admin.ModelAdmin):
         "delivered_at",
         "seen_at",
         "failed_at",
+        "sharepoint_state",
+        "sharepoint_item_id",
+        "sharepoint_error",
+        "sharepoint_retry_at",
+        "media_url",
     )
     inlines = [EntityLinkInline]
     date_hierarchy = "created_at"
@@ -57,6 +64,15 @@ class MessageAdmin(admin.ModelAdmin):
     def short_body(self, obj):
         text = obj.message_body or obj.caption
         return text[:80] + ("…" if len(text) > 80 else "")
+
+    @admin.display(description="SharePoint", ordering="sharepoint_state")
+    def backup(self, obj):
+        if not obj.sharepoint_state:
+            return "-"
+        if obj.sharepoint_state == Message.BackupState.FAILED and obj.sharepoint_retry_at:
+            when = date_format(timezone.localtime(obj.sharepoint_retry_at), "DATETIME_FORMAT")
+            return f"Failed; tried again after {when}"
+        return obj.get_sharepoint_state_display()
 
     # --- Outbound: resend failed messages, say why they failed ---
 

@@ -98,6 +98,7 @@ class Message(models.Model):
     class BackupState(models.TextChoices):
         NONE = "", "Not applicable"
         PENDING = "pending"
+        UPLOADING = "uploading"
         UPLOADED = "uploaded"
         FAILED = "failed"
         DISABLED = "disabled"
@@ -154,9 +155,11 @@ class Message(models.Model):
     error_details = models.TextField(blank=True)
 
     # SharePoint backup
-    sharepoint_state = models.CharField(max_length=8, choices=BackupState.choices, blank=True, default="")
+    sharepoint_state = models.CharField(max_length=16, choices=BackupState.choices, blank=True, default="")
     sharepoint_item_id = models.CharField(max_length=255, blank=True)
     sharepoint_error = models.TextField(blank=True)
+    # Set when a temporary failure outlasted the task's retries: the sweeper tries again after it.
+    sharepoint_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "whatsapp_messages"

@@ -195,7 +195,10 @@ def message_queue(
         message.media_state = Message.MediaState.READY
         if retry_of is not None:
             message.media_url = retry_of.media_url
-            message.sharepoint_state = retry_of.sharepoint_state
+            # The original's backup covers this file; one still in flight is the sweeper's to finish.
+            backup = retry_of.sharepoint_state
+            uploading = backup == Message.BackupState.UPLOADING
+            message.sharepoint_state = Message.BackupState.PENDING if uploading else backup
             message.sharepoint_item_id = retry_of.sharepoint_item_id
     try:
         with transaction.atomic():

@@ -30,12 +30,11 @@ BACKOFF_BASE = 30
 BACKOFF_MAX = 3600
 MAX_PATH_LENGTH = 400  # SharePoint's limit on the decoded path, site and library included
 SITE_PATH_ALLOWANCE = 100  # room for "sites/<site>/Shared Documents/" that we do not know
-# A failure that was still temporary when the task gave up; the sweeper tries those again.
-TEMPORARY_PREFIX = "Temporary failure, gave up after retries: "
 LOCK_SECONDS = 3600  # longer than any upload; a dead worker's lock expires by itself
 SWEEP_WINDOW = timedelta(days=7)  # older messages are the backfill command's job
 SWEEP_PENDING_AFTER = timedelta(hours=2)  # longer than the longest backoff between retries
-SWEEP_FAILED_AFTER = timedelta(hours=6)
+SWEEP_FAILED_AFTER = timedelta(hours=6)  # a temporary failure that outlasted the retries waits this long
+SWEEP_UPLOADING_AFTER = timedelta(seconds=LOCK_SECONDS)  # the worker died mid-upload; its lock has expired
 SWEEP_BATCH = 200
 
 _disabled_logged = False
@@ -111,6 +110,8 @@ def message_backup_to_sharepoint(*, message):
     if not settings.SHAREPOINT_ENABLED:
         _mark_disabled(message)
         return "disabled"
+    # The lock, not the state, keeps a second worker out: "uploading" can be left behind by a
+    # worker that died mid-upload, and the sweeper takes that up once the lock has expired.
     lock = f"sharepoint:lock:{message.pk}"
     if not cache.add(lock, 1, LOCK_SECONDS):
         # Another worker is uploading this file right now (the sweeper and a retry can meet).
@@ -127,8 +128,7 @@ def message_backup_to_sharepoint(*, message):
 
 
 def _upload(message):
-    if message.sharepoint_state != State.PENDING:
-        _set_backup(message, sharepoint_state=State.PENDING)
+    _set_backup(message, sharepoint_state=State.UPLOADING, sharepoint_retry_at=None)
     try:
         folder, name = backup_location(message)
         with message.file.open("rb") as fileobj:
@@ -142,7 +142,7 @@ def _upload(message):
         return _record_failure(message, error)
     except SharePointError as error:
         if error.retryable:
-            _set_backup(message, sharepoint_error=str(error))
+            _set_backup(message, sharepoint_state=State.PENDING, sharepoint_error=str(error))
             record_backup_outcome("retry", message_id=message.pk, reason=str(error.code or error.status or "error"))
             raise
         return _record_failure(message, error)
@@ -152,20 +152,21 @@ def _upload(message):
         sharepoint_item_id=str(item.get("id", "")),
         media_url=str(item.get("webUrl", ""))[:2000],
         sharepoint_error="",
+        sharepoint_retry_at=None,
     )
     record_backup_outcome("uploaded", message_id=message.pk)
     return "uploaded"
 
 
-def _record_failure(message, error, prefix=""):
-    _set_backup(message, sharepoint_state=State.FAILED, sharepoint_error=f"{prefix}{error}")
+def _record_failure(message, error, retry_at=None):
+    _set_backup(message, sharepoint_state=State.FAILED, sharepoint_error=str(error), sharepoint_retry_at=retry_at)
     record_backup_outcome("failed", message_id=message.pk, reason=str(error.code or error.status or "error"))
     return "failed"
 
 
 def sharepoint_backup_give_up(*, message, error):
-    """After the last retry of a temporary failure: failed, and marked so the sweeper tries again later."""
-    return _record_failure(message, error, prefix=TEMPORARY_PREFIX)
+    """After the last retry of a temporary failure: failed, with the time the sweeper tries again."""
+    return _record_failure(message, error, retry_at=timezone.now() + SWEEP_FAILED_AFTER)
 
 
 def retry_delay(error, retries):
@@ -189,7 +190,7 @@ def queue_sharepoint_backup(message):
     if not settings.SHAREPOINT_ENABLED:
         _mark_disabled(message)
         return
-    _set_backup(message, sharepoint_state=State.PENDING, sharepoint_error="")
+    _set_backup(message, sharepoint_state=State.PENDING, sharepoint_error="", sharepoint_retry_at=None)
     from integrations.tasks import sharepoint_backup_task
 
     transaction.on_commit(partial(sharepoint_backup_task.delay, message.pk))
@@ -200,8 +201,9 @@ def _not_backed_up():
 
 
 def sharepoint_sweep(*, now=None, limit=SWEEP_BATCH):
-    """Queue again the recent backups that seem lost: pending for hours, failed for a temporary
-    reason, or skipped while SharePoint was off. Bounded by the window and the batch, so its
+    """Queue again the recent backups that seem lost: pending for hours, left uploading by a worker
+    that died, failed for a temporary reason whose retry time has come, or skipped while
+    SharePoint was off. Bounded by the window and the batch, so its
     cost does not grow with history. Returns how many were queued."""
     if not settings.SHAREPOINT_ENABLED:
         return 0
@@ -210,12 +212,9 @@ def sharepoint_sweep(*, now=None, limit=SWEEP_BATCH):
     now = now or timezone.now()
     due = (
         Q(sharepoint_state=State.PENDING, updated_at__lt=now - SWEEP_PENDING_AFTER)
+        | Q(sharepoint_state=State.UPLOADING, updated_at__lt=now - SWEEP_UPLOADING_AFTER)
         | Q(sharepoint_state=State.DISABLED)
-        | Q(
-            sharepoint_state=State.FAILED,
-            sharepoint_error__startswith=TEMPORARY_PREFIX,
-            updated_at__lt=now - SWEEP_FAILED_AFTER,
-        )
+        | Q(sharepoint_state=State.FAILED, sharepoint_retry_at__lte=now)
     )
     ids = list(
         _not_backed_up()
@@ -238,11 +237,18 @@ def messages_to_back_up(*, since=None):
     return messages
 
 
+def backup_in_progress(message, *, now=None):
+    """True while a worker is uploading the file (a stale "uploading" is the sweeper's to take up)."""
+    now = now or timezone.now()
+    return message.sharepoint_state == State.UPLOADING and message.updated_at >= now - SWEEP_UPLOADING_AFTER
+
+
 def sharepoint_backup_retry(*, messages):
-    """Queue the backup of the given messages again (the admin's action); returns how many."""
+    """Queue the backup of the given messages again (the admin's action), leaving out those
+    already uploaded or being uploaded right now; returns how many were queued."""
     count = 0
     for message in messages:
-        if message.file and message.sharepoint_state != State.UPLOADED:
+        if message.file and message.sharepoint_state != State.UPLOADED and not backup_in_progress(message):
             queue_sharepoint_backup(message)
             count += 1
     return count

@@ -160,7 +160,8 @@ def entity_label(entity_type):
 
 
 BACKUP_TITLES = {
-    "pending": "Backing up to SharePoint…",
+    "pending": "Waiting to be backed up to SharePoint",
+    "uploading": "Uploading to SharePoint…",
     "uploaded": "Backed up to SharePoint",
     "failed": "The SharePoint backup failed; an admin can retry it",
     "disabled": "SharePoint backup is off",
@@ -171,8 +172,12 @@ BACKUP_TITLES = {
 def backup_title(message):
     """The SharePoint backup state of a media file, in words, for the mark on its chip."""
     title = BACKUP_TITLES.get(message.sharepoint_state, "")
-    if message.sharepoint_state == "failed" and message.sharepoint_error:
-        title = f"{title}: {message.sharepoint_error[:200]}"
+    if message.sharepoint_state == "failed":
+        if message.sharepoint_retry_at:
+            when = date_format(timezone.localtime(message.sharepoint_retry_at), "DATETIME_FORMAT")
+            title = f"The SharePoint backup failed for now; it will be tried again after {when}"
+        if message.sharepoint_error:
+            title = f"{title}: {message.sharepoint_error[:200]}"
     return title
 
 

@@ -5,7 +5,8 @@ the client-credentials token endpoint, folder creation (409 nameAlreadyExists), 
 PUT uploads, createUploadSession and the uploadUrl (Content-Range checks, 320 KiB
 multiples, 202 with nextExpectedRanges, 201 with the driveItem, 416 for a range it has,
 404 once expired, and a 401 for any Authorization header). Faults are queued with
-fail(), interrupt_chunk(), expire_sessions() and expire_tokens(). The certificate comes
+fail(), interrupt_chunk(), expire_sessions() and expire_tokens(); hold_chunk() keeps a
+chunk waiting so a test can look at the system mid-upload. The certificate comes
 from a trustme CA whose PEM is at ca_path (point REQUESTS_CA_BUNDLE at it).
 """
 
@@ -26,6 +27,20 @@ import trustme
 
 CHUNK_UNIT = 320 * 1024
 WEB_ROOT = "https://contoso.sharepoint.com/sites/madio/Shared%20Documents"
+
+
+@dataclass
+class Hold:
+    on_call: int
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self):
+        self.released.set()
+
+    def wait(self, seconds=10):
+        """Wait for the held chunk to arrive; False if it never did."""
+        return self.arrived.wait(seconds)
 
 
 @dataclass
@@ -66,6 +81,7 @@ class FakeGraph:
         self.token_requests = 0
         self.discovery_requests = 0
         self.faults = []
+        self.holds = []
         self.log = []  # (method, kind, headers, body length, content-range)
         self.auth_on_upload_url = 0
         self.short_commits = 0  # this many next uploads keep a byte less than was sent
@@ -81,6 +97,13 @@ class FakeGraph:
     def interrupt_chunk(self, number):
         """Cut the connection half way through the number-th chunk PUT from now."""
         self.faults.append(Fault("chunk", interrupt=True, on_call=number))
+
+    def hold_chunk(self, number):
+        """Keep the number-th chunk PUT from now waiting (its bytes read, no answer) until the
+        returned hold is released. hold.arrived is set once the chunk is in."""
+        hold = Hold(number)
+        self.holds.append(hold)
+        return hold
 
     def expire_sessions(self):
         for session in self.sessions.values():
@@ -416,6 +439,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, session_id, session):
         fake = self.fake
         content = self._body()
+        for hold in list(fake.holds):
+            hold.on_call -= 1
+            if hold.on_call == 0:
+                fake.holds.remove(hold)
+                hold.arrived.set()
+                hold.released.wait(30)
         try:
             unit, _, spec = self.headers["Content-Range"].partition(" ")
             span, _, total = spec.partition("/")

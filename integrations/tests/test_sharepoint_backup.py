@@ -2,6 +2,7 @@
 
 import logging
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -12,10 +13,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.templatetags.chat_tags import backup_title
 from integrations import sharepoint_backup
 from integrations.sharepoint import SharePointError
 from integrations.sharepoint_backup import (
-    TEMPORARY_PREFIX,
+    SWEEP_FAILED_AFTER,
     backup_location,
     queue_sharepoint_backup,
     retry_delay,
@@ -236,8 +238,9 @@ def test_it_gives_up_after_the_last_retry(graph, conversation):
 
     message = reload(message)
     assert message.sharepoint_state == State.FAILED
-    assert message.sharepoint_error.startswith(TEMPORARY_PREFIX)
     assert "serviceNotAvailable" in message.sharepoint_error
+    assert message.sharepoint_retry_at == pytest.approx(timezone.now() + SWEEP_FAILED_AFTER, abs=timedelta(minutes=1))
+    assert "tried again after" in backup_title(message)
 
 
 def test_it_fails_at_once_when_sharepoint_is_full(graph, conversation):
@@ -250,7 +253,7 @@ def test_it_fails_at_once_when_sharepoint_is_full(graph, conversation):
     assert message.sharepoint_state == State.FAILED
     assert "507" in message.sharepoint_error
     assert "quotaLimitReached" in message.sharepoint_error
-    assert not message.sharepoint_error.startswith(TEMPORARY_PREFIX)
+    assert message.sharepoint_retry_at is None  # permanent: only an admin's retry tries it again
 
 
 def test_it_fails_at_once_when_the_app_has_no_permission(graph, conversation):
@@ -348,8 +351,11 @@ def test_the_sweeper_queues_again_only_backups_that_seem_lost(graph, conversatio
     lost = media_message(conversation, sharepoint_state=State.PENDING)
     age(lost, updated_at=now - timedelta(hours=3), created_at=now - timedelta(hours=3))
     waiting = media_message(conversation, sharepoint_state=State.PENDING)  # a retry may still be due
-    gave_up = media_message(conversation, sharepoint_state=State.FAILED, sharepoint_error=TEMPORARY_PREFIX + "503")
-    age(gave_up, updated_at=now - timedelta(hours=7))
+    gave_up = media_message(conversation, sharepoint_state=State.FAILED, sharepoint_retry_at=now - timedelta(minutes=1))
+    not_yet = media_message(conversation, sharepoint_state=State.FAILED, sharepoint_retry_at=now + timedelta(hours=1))
+    died_uploading = media_message(conversation, sharepoint_state=State.UPLOADING)
+    age(died_uploading, updated_at=now - timedelta(hours=2))
+    uploading = media_message(conversation, sharepoint_state=State.UPLOADING)
     refused = media_message(conversation, sharepoint_state=State.FAILED, sharepoint_error="403 accessDenied")
     age(refused, updated_at=now - timedelta(hours=7))
     skipped_while_off = media_message(conversation, sharepoint_state=State.DISABLED)
@@ -357,10 +363,10 @@ def test_the_sweeper_queues_again_only_backups_that_seem_lost(graph, conversatio
     too_old = media_message(conversation, sharepoint_state=State.PENDING)
     age(too_old, updated_at=now - timedelta(days=30), created_at=now - timedelta(days=30))
 
-    assert sharepoint_sweep(now=now) == 3
+    assert sharepoint_sweep(now=now) == 4
 
-    assert sorted(queued) == sorted([lost.pk, gave_up.pk, skipped_while_off.pk])
-    assert not {waiting.pk, refused.pk, done.pk, too_old.pk} & set(queued)
+    assert sorted(queued) == sorted([lost.pk, gave_up.pk, died_uploading.pk, skipped_while_off.pk])
+    assert not {waiting.pk, not_yet.pk, uploading.pk, refused.pk, done.pk, too_old.pk} & set(queued)
 
 
 def test_the_sweeper_costs_one_query_however_many_messages(graph, conversation, queued, django_assert_num_queries):
@@ -451,3 +457,83 @@ def test_the_admin_action_queues_failed_backups_again(
     assert queued == [failed.pk]
     assert reload(failed).sharepoint_state == State.PENDING
     assert admin_client.get(reverse("admin:chat_message_changelist"), {"sharepoint_state": "failed"}).status_code == 200
+
+
+def test_the_admin_action_leaves_a_file_that_is_being_uploaded(
+    admin_client, settings, conversation, queued, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    settings.SHAREPOINT_ENABLED = True
+    uploading = media_message(conversation, sharepoint_state=State.UPLOADING)
+    stuck = media_message(conversation, sharepoint_state=State.UPLOADING)
+    age(stuck, updated_at=timezone.now() - timedelta(hours=2))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:chat_message_changelist"),
+            {"action": "retry_sharepoint_backup", "_selected_action": [uploading.pk, stuck.pk]},
+            follow=True,
+        )
+
+    assert "1 backup queued." in response.content.decode()
+    assert queued == [stuck.pk]
+    assert reload(uploading).sharepoint_state == State.UPLOADING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_message_says_uploading_while_graph_holds_a_chunk(graph, conversation, agent_client, admin_client):
+    from django.db import connection
+    from django.urls import reverse
+
+    content = os.urandom(6 * 1024 * 1024)  # over 4 MiB: an upload session, in chunks
+    message = media_message(conversation, content=content, name="site visit.mp4", message_type="video")
+    hold = graph.hold_chunk(1)
+    outcome = []
+
+    def upload():
+        try:
+            outcome.append(sharepoint_backup_task(message.pk))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=upload)
+    worker.start()
+    try:
+        assert hold.wait(), "the first chunk never reached the fake Graph"
+
+        assert reload(message).sharepoint_state == State.UPLOADING
+        pane = agent_client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+        assert 'class="backup backup-uploading" title="Uploading to SharePoint…"' in pane
+        admin_page = admin_client.get(reverse("admin:chat_message_changelist")).content.decode()
+        assert "Uploading" in admin_page
+    finally:
+        hold.release()
+        worker.join(30)
+
+    assert outcome == ["uploaded"]
+    message = reload(message)
+    assert message.sharepoint_state == State.UPLOADED
+    folder, name = backup_location(message)
+    assert graph.content([*folder, name]) == content
+
+
+def test_backups_given_up_before_the_retry_time_existed_get_one():
+    """Migration 0003: the old text prefix on sharepoint_error becomes sharepoint_retry_at."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("chat.migrations.0003_sharepoint_uploading")
+    conversation = Conversation.objects.create(other_party="+919876543210")
+    gave_up = media_message(
+        conversation, sharepoint_state=State.FAILED, sharepoint_error=migration.OLD_PREFIX + "503 serviceNotAvailable"
+    )
+    refused = media_message(conversation, sharepoint_state=State.FAILED, sharepoint_error="403 accessDenied")
+
+    migration.retry_at_from_prefix(apps, None)
+
+    gave_up, refused = reload(gave_up), reload(refused)
+    assert gave_up.sharepoint_error == "503 serviceNotAvailable"
+    assert gave_up.sharepoint_retry_at == gave_up.updated_at + SWEEP_FAILED_AFTER
+    assert (refused.sharepoint_error, refused.sharepoint_retry_at) == ("403 accessDenied", None)

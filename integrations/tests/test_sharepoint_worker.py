@@ -79,7 +79,7 @@ def test_a_worker_backs_up_a_stored_file_and_keeps_the_link(graph, worker):
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         message.refresh_from_db()
-        if message.sharepoint_state != Message.BackupState.PENDING:
+        if message.sharepoint_state not in (Message.BackupState.PENDING, Message.BackupState.UPLOADING):
             break
         time.sleep(0.3)
 
