@@ -18,7 +18,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 REBUILD_CHUNK = 100_000  # messages aggregated per query by stats_rebuild
-CONVERSATION_CHUNK = 2_000  # conversations per query when their last_created_at is recomputed
+CONVERSATION_CHUNK = 2_000
+KEY = ("day", "direction", "message_type")  # conversations per query when their last_created_at is recomputed
 
 
 def stats_day(at):
@@ -62,25 +63,40 @@ def _day_counts(messages):
 def _add_day_counts(counts, day_count_model):
     """Add {(day, direction, message_type): n} to the rollup in a few bulk statements.
 
-    Missing rows are created at zero first (ignoring ones a writer created meanwhile), then
-    every row is raised by F("count") + n, so writers working at the same time lose nothing.
+    Rows that are missing are created with their counts (one bulk INSERT, the usual case for
+    a fresh seed or a rebuild); rows that exist are raised by F("count") + n. Should a writer
+    create one of the missing rows meanwhile, the INSERT fails as a whole and every missing
+    row is created at zero instead (ignoring the writer's) and raised like the others, so
+    writers working at the same time lose nothing.
     """
     if not counts:
         return
     days = [key[0] for key in counts]
-    day_count_model.objects.bulk_create(
-        [day_count_model(day=d, direction=direction, message_type=kind, count=0) for d, direction, kind in counts],
-        batch_size=1000,
-        ignore_conflicts=True,
-    )
-    rows = day_count_model.objects.filter(day__gte=min(days), day__lte=max(days))
-    changed = []
-    for row in rows.only("pk", "day", "direction", "message_type"):
-        added = counts.get((row.day, row.direction, row.message_type))
-        if added:
-            row.count = F("count") + added
-            changed.append(row)
-    day_count_model.objects.bulk_update(changed, ["count"], batch_size=1000)
+    in_range = day_count_model.objects.filter(day__gte=min(days), day__lte=max(days))
+
+    def existing():
+        return {(row.day, row.direction, row.message_type): row for row in in_range.only("pk", *KEY)}
+
+    rows = existing()
+    missing = [key for key in counts if key not in rows]
+    try:
+        with transaction.atomic():
+            day_count_model.objects.bulk_create(
+                [day_count_model(**dict(zip(KEY, key, strict=True)), count=counts[key]) for key in missing],
+                batch_size=1000,
+            )
+    except IntegrityError:
+        day_count_model.objects.bulk_create(
+            [day_count_model(**dict(zip(KEY, key, strict=True)), count=0) for key in missing],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        rows = existing()
+    # Without the INSERT's failure, `rows` holds only rows that were there before it.
+    rows = [row for key, row in rows.items() if key in counts]
+    for row in rows:
+        row.count = F("count") + counts[(row.day, row.direction, row.message_type)]
+    day_count_model.objects.bulk_update(rows, ["count"], batch_size=1000)
 
 
 @transaction.atomic
