@@ -170,6 +170,18 @@ def test_an_older_message_never_moves_last_created_at_back(chat):
     assert_rollup_matches_messages()
 
 
+def test_a_message_costs_the_rollup_one_update_and_its_day_s_first_one_insert(chat, django_assert_num_queries):
+    first = Message.objects.create(conversation=chat, direction="inbound", message_type="text")
+    # The conversation's three conditional UPDATEs, the rollup's UPDATE (no row yet), then
+    # its INSERT in a savepoint.
+    with django_assert_num_queries(3 + 1 + 3):
+        conversation_apply_message(message=first)
+    second = Message.objects.create(conversation=chat, direction="inbound", message_type="text")
+    with django_assert_num_queries(3 + 1):
+        conversation_apply_message(message=second)
+    assert_rollup_matches_messages()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_writers_racing_for_a_day_s_first_message_lose_no_count():
     chats = [make_conversation(phone=f"+9198765432{n:02d}") for n in range(4)]
