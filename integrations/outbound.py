@@ -43,7 +43,7 @@ from chat.phones import mask_phone
 from integrations import metrics
 from integrations.inbound import apply_pending_statuses
 from integrations.templates import TemplateInvalid, template_check
-from integrations.throughput import seconds_to_next_window, throughput_wait
+from integrations.throughput import throughput_wait
 from integrations.whatsapp import MIN_RETRY_DELAY, CloudAPIClient, WhatsAppError
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,8 @@ def _wait_for_throughput(message):
     Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
         status=Message.Status.QUEUED, send_attempts=F("send_attempts") - 1, updated_at=timezone.now()
     )
-    raise RetryLater(seconds_to_next_window() + random.uniform(0, 1), reason="throughput cap")
+    # The schedule is booked at least max_wait ahead: come back about then, spread out.
+    raise RetryLater(max(1.0, settings.WHATSAPP_SEND_RATE_MAX_WAIT) * random.uniform(0.5, 1.5), reason="throughput cap")
 
 
 def _fail(message, *, code, title, details, now=None):
