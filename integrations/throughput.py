@@ -7,10 +7,10 @@ requests into any one second at Meta. The schedule is a counter in the Django ca
 in production, where a small Lua script takes the next slot atomically across hosts and
 workers): a send takes the next slot and sleeps until its time.
 
-A slot in the past is used at once only when it is at most LATE_SLOTS late (a worker a
-little behind the schedule); older slots nobody took are skipped, so a queue never bursts
-out to catch up after an idle spell or a slow moment. Any one second therefore holds at
-most pace + LATE_SLOTS + 1 sends by the workers' clocks: 80 at Meta's default of 80/s.
+A slot in the past is used at once only when it is at most late_slots(rate) late (a worker
+a little behind a running schedule); older slots nobody took are skipped, and a schedule
+idle for longer starts again at now, so a queue never bursts out to catch up. Any one-second
+span therefore holds fewer than `rate` sends by the workers' clocks: 79 at Meta's 80/s.
 
 The first version counted sends in fixed one-second windows, slot n of a window leaving at
 n / rate past its start. A window's unused slots were lost at its end, while sends that fell
@@ -24,7 +24,6 @@ import time
 from django.core.cache import cache
 
 HEADROOM = 0.0375  # pace at 96.25% of the rate: 77/s under Meta's 80/s
-LATE_SLOTS = 2  # how many slots a send may be behind the schedule and still use its own
 KEY_TTL = 3600  # seconds the schedule is kept after its last send (an idle one starts again at now)
 
 
@@ -33,35 +32,46 @@ def pace_for(rate):
     return rate * (1 - HEADROOM)
 
 
+def late_slots(rate):
+    """How many slots a send may be behind a running schedule and still use its own: 2 at 80/s.
+
+    Any one-second span then holds at most ceil(pace + late) sends: one under the rate,
+    kept as room for jitter on the way to Meta.
+    """
+    return max(0, math.floor(rate - pace_for(rate)) - 1)
+
+
 def _key(number_id, pace):
     return f"whatsapp:throughput:{number_id}:{pace:g}"
 
 
-# One round trip, atomic in Redis: the next slot after the last one taken, but not older than
-# `earliest` (after an idle spell the schedule starts again at now); nothing is taken when
-# that slot is further away than max_wait (negative: no limit). Lua numbers are doubles,
-# exact for slot numbers far beyond 2**40 (80/s since 1970 is about 1.4e11).
+# One round trip, atomic in Redis: the slot after the last one taken, unless that one is older
+# than `earliest`: then the schedule starts again at `fresh`, the first slot not before now.
+# Nothing is taken when the slot is further away than max_wait (negative: no limit). Lua
+# numbers are doubles, exact for slot numbers far beyond 80/s since 1970 (about 1.4e11).
 RESERVE_SCRIPT = """
 local pace, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-local earliest, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4])
+local fresh, earliest, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local slot = tonumber(redis.call('GET', KEYS[1]) or '-1') + 1
-if slot < earliest then slot = earliest end
+if slot < earliest then slot = fresh end
 if max_wait >= 0 and slot / pace - now > max_wait then return false end
-redis.call('SET', KEYS[1], string.format('%.0f', slot), 'EX', ARGV[5])
+redis.call('SET', KEYS[1], string.format('%.0f', slot), 'EX', ARGV[6])
 return slot
 """
 
 
-def _reserve(key, *, pace, now, earliest, max_wait):
+def _reserve(key, *, pace, now, fresh, earliest, max_wait):
     """The slot taken, or None; in Redis when the cache is django-redis, else through the cache API."""
     if hasattr(cache, "client") and hasattr(cache.client, "get_client"):  # django-redis
         redis = cache.client.get_client(write=True)
         limit = -1 if max_wait is None else max_wait
-        args = [repr(pace), repr(now), earliest, repr(limit), KEY_TTL]
+        args = [repr(pace), repr(now), fresh, earliest, repr(limit), KEY_TTL]
         slot = redis.register_script(RESERVE_SCRIPT)(keys=[str(cache.make_key(key))], args=args)
         return None if slot is None else int(slot)
     # The same steps, not atomic: only for the file cache of a single-machine setup.
-    slot = max((cache.get(key) or -1) + 1, earliest)
+    slot = (cache.get(key) or -1) + 1
+    if slot < earliest:
+        slot = fresh
     if max_wait is not None and slot / pace - now > max_wait:
         return None
     cache.set(key, slot, KEY_TTL)
@@ -76,8 +86,9 @@ def throughput_slot(*, number_id, rate, now=None, max_wait=None):
     """
     now = time.time() if now is None else now
     pace = pace_for(rate)
-    earliest = math.ceil(now * pace) - LATE_SLOTS  # the oldest slot a send at `now` may still use
-    slot = _reserve(_key(number_id, pace), pace=pace, now=now, earliest=earliest, max_wait=max_wait)
+    fresh = math.ceil(now * pace)  # the first slot not before now
+    earliest = fresh - late_slots(rate)  # the oldest slot a send at `now` may still use
+    slot = _reserve(_key(number_id, pace), pace=pace, now=now, fresh=fresh, earliest=earliest, max_wait=max_wait)
     if slot is None:
         return None
     return max(0.0, slot / pace - now)

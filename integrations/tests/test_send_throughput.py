@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.conf import settings as django_settings
 
-from integrations.throughput import LATE_SLOTS, pace_for, throughput_slot, throughput_wait
+from integrations.throughput import late_slots, pace_for, throughput_slot, throughput_wait
 
 LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throughput"}}
 
@@ -70,9 +70,9 @@ def drain(number_id, *, workers, seconds_per_send, count, start=5000.0, rate=80,
 
 def test_it_spaces_sends_evenly_a_little_under_metas_rate(number_id):
     assert pace_for(80) == 77
-    waits = [throughput_slot(number_id=number_id, rate=80, now=1000.0) for _ in range(6)]
-    # The two slots just before now (a worker a little late still uses them) and now, then one every 1/77 s.
-    assert waits == [0.0, 0.0, 0.0, pytest.approx(1 / 77), pytest.approx(2 / 77), pytest.approx(3 / 77)]
+    assert late_slots(80) == 2
+    waits = [throughput_slot(number_id=number_id, rate=80, now=1000.0) for _ in range(4)]
+    assert waits == [0.0, pytest.approx(1 / 77), pytest.approx(2 / 77), pytest.approx(3 / 77)]
 
 
 @pytest.mark.parametrize(
@@ -96,37 +96,50 @@ def test_it_sends_as_fast_as_workers_can_when_they_are_slower_than_the_cap(numbe
 
 def test_it_does_not_burst_to_catch_up_after_an_idle_spell(number_id):
     clock = FakeClock(2000.0)
-    for _ in range(10):
+    sent = []
+    for pause in [0] * 10 + [30] + [0] * 9:  # ten sends, half a minute with nothing to send, ten more
+        clock.now += pause
         assert throughput_wait(number_id=number_id, rate=80, max_wait=5, sleep=clock.sleep, clock=clock)
-    clock.now += 30  # nothing to send for half a minute
-    clock.slept.clear()
-    for _ in range(10):
-        assert throughput_wait(number_id=number_id, rate=80, max_wait=5, sleep=clock.sleep, clock=clock)
-    assert len(clock.slept) == 10 - (LATE_SLOTS + 1)  # at most the late slots and the current one at once
-    assert all(seconds == pytest.approx(1 / 77) for seconds in clock.slept[1:])
+        sent.append(clock.now)
+    gaps = [later - earlier for earlier, later in zip(sent, sent[1:], strict=False)]
+    assert all(gap >= 1 / 77 - 1e-9 for gap in gaps)
 
 
-def test_it_skips_slots_a_slow_worker_left_behind(number_id):
-    assert throughput_slot(number_id=number_id, rate=80, now=3000.0) == 0.0
-    later = 3000.0 + 10 / 77  # ten slots went by unused
-    waits = [throughput_slot(number_id=number_id, rate=80, now=later) for _ in range(5)]
-    assert waits == [0.0, 0.0, 0.0, pytest.approx(1 / 77), pytest.approx(2 / 77)]  # no burst of ten
+def test_it_lets_a_worker_a_little_late_use_its_slot_and_skips_slots_left_far_behind(number_id):
+    assert throughput_slot(number_id=number_id, rate=80, now=3000.0) == 0.0  # slot 0
+    late = 3000.0 + 2.5 / 77  # slots 1 and 2 are 1.5 and 0.5 slots late: still theirs
+    assert [throughput_slot(number_id=number_id, rate=80, now=late) for _ in range(3)] == [
+        0.0,
+        0.0,
+        pytest.approx(0.5 / 77),
+    ]
+    much_later = 3000.0 + 10.5 / 77  # slots 4 to 9 went by unused: skipped, not sent in a burst
+    assert [throughput_slot(number_id=number_id, rate=80, now=much_later) for _ in range(2)] == [
+        pytest.approx(0.5 / 77),
+        pytest.approx(1.5 / 77),
+    ]
 
 
 def test_it_gives_up_past_the_longest_wait_without_taking_a_slot(number_id):
     clock = FakeClock(4000.0)
-    booked = [throughput_slot(number_id=number_id, rate=2, now=clock.now) for _ in range(5)]  # 1.925/s
-    assert booked[-1] == pytest.approx(2 / 1.925)
-    assert not throughput_wait(number_id=number_id, rate=2, max_wait=1, sleep=clock.sleep, clock=clock)
+    booked = [throughput_slot(number_id=number_id, rate=80, now=clock.now) for _ in range(5)]
+    assert booked[-1] == pytest.approx(4 / 77)
+    assert not throughput_wait(number_id=number_id, rate=80, max_wait=4.5 / 77, sleep=clock.sleep, clock=clock)
     assert clock.slept == []
     # The refused send took nothing: the next one gets the slot right after the booked ones.
-    assert throughput_slot(number_id=number_id, rate=2, now=clock.now, max_wait=5) == pytest.approx(3 / 1.925)
+    assert throughput_slot(number_id=number_id, rate=80, now=clock.now, max_wait=1) == pytest.approx(5 / 77)
 
 
 def test_it_keeps_a_schedule_per_business_number(number_id):
-    waits = [throughput_slot(number_id=number_id, rate=2, now=1000.0) for _ in range(4)]
-    assert waits == [0.0, 0.0, 0.0, pytest.approx(1 / 1.925)]
-    assert throughput_slot(number_id=number_id + "-other", rate=2, now=1000.0) == 0.0
+    waits = [throughput_slot(number_id=number_id, rate=80, now=1000.0) for _ in range(2)]
+    assert waits == [0.0, pytest.approx(1 / 77)]
+    assert throughput_slot(number_id=number_id + "-other", rate=80, now=1000.0) == 0.0
+
+
+def test_it_stays_under_small_rates_too(number_id):
+    assert late_slots(5) == 0
+    sent = drain(number_id, workers=3, seconds_per_send=0.01, count=40, rate=5)
+    assert busiest_second(sent) <= 5
 
 
 def test_it_does_not_limit_without_a_rate():
