@@ -5,7 +5,7 @@ admin action goes through these functions, so there is one path for each change.
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from chat.models import Conversation, Message
@@ -91,21 +91,23 @@ def conversation_get_or_create(*, phone=None, user_id=None, name=""):
 def conversation_apply_message(*, message):
     """Move the conversation's counters for a newly stored message.
 
-    Must run in the transaction that stored the message. Only F() expressions
-    and conditional updates, so concurrent messages never lose a count and
-    last_message_at only moves forward.
+    Must run in the transaction that stored the message. One UPDATE of F() and
+    conditional expressions (the webhook worker runs this for every delivery), so
+    concurrent messages never lose a count and last_message_at and last_inbound_at
+    only move forward.
     """
-    now = timezone.now()
     at = message.whatsapp_timestamp or message.created_at
-    rows = Conversation.objects.filter(pk=message.conversation_id)
-    counters = {"updated_at": now}
+    counters = {"updated_at": timezone.now()}
     if message.direction == Message.Direction.INBOUND and message.message_type != Message.Type.REACTION:
         counters["unread_count"] = F("unread_count") + 1
-    rows.update(**counters)
-    latest = {"last_message_at": at, "last_message_preview": message_preview(message)}
-    rows.filter(Q(last_message_at__isnull=True) | Q(last_message_at__lte=at)).update(**latest)
+    newer = Q(last_message_at__isnull=True) | Q(last_message_at__lte=at)
+    counters["last_message_at"] = Case(When(newer, then=Value(at)), default=F("last_message_at"))
+    preview = Value(message_preview(message))
+    counters["last_message_preview"] = Case(When(newer, then=preview), default=F("last_message_preview"))
     if message.direction == Message.Direction.INBOUND:
-        rows.filter(Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)).update(last_inbound_at=at)
+        later = Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
+        counters["last_inbound_at"] = Case(When(later, then=Value(at)), default=F("last_inbound_at"))
+    Conversation.objects.filter(pk=message.conversation_id).update(**counters)
 
 
 def _enqueue_send(message):
