@@ -27,7 +27,8 @@ from functools import partial
 from django.core.cache import cache
 from django.core.files import File
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chat.errors import INTERRUPTED_TITLE, UNCERTAIN_TITLE
@@ -837,6 +838,10 @@ def apply_status(status, *, at_once=False):
     if name not in STATUS_TIME_FIELDS:
         return "unrecognised"  # a status WhatsApp added later: kept in the event's notes
     at = parse_timestamp(status.get("timestamp")) or timezone.now()
+    if name in PLAIN_STATUSES and _move_forward(wamid, name, at):
+        logger.info("Status %s applied", name)
+        return "applied"
+    # Failures, "played", and whatever _move_forward did not change: read under a lock to see why.
     with transaction.atomic(savepoint=not at_once):
         message = Message.objects.select_for_update().filter(whatsapp_message_id=wamid).first()
         changed = set()
@@ -854,8 +859,7 @@ def apply_status(status, *, at_once=False):
             if target == Message.Status.FAILED:
                 _set_error(message, status)
                 changed.update(("error_code", "error_title", "error_details"))
-        implied = {"sent": ["sent_at"], "delivered": ["sent_at", "delivered_at"], "failed": ["failed_at"]}
-        for field in implied.get(name, ["sent_at", "delivered_at", "seen_at"]):
+        for field in IMPLIED_TIMES.get(name, READ_TIMES):
             if getattr(message, field) is None:
                 setattr(message, field, at)
                 changed.add(field)
@@ -868,6 +872,32 @@ def apply_status(status, *, at_once=False):
         message.save(update_fields=[*changed, "updated_at"])
     logger.info("Message %s: status %s applied", message.pk, name)
     return "applied"
+
+
+# The times a status implies: a later status fills in those of the earlier ones it skipped.
+READ_TIMES = ("sent_at", "delivered_at", "seen_at")
+IMPLIED_TIMES = {"sent": ("sent_at",), "delivered": ("sent_at", "delivered_at"), "failed": ("failed_at",)}
+# Statuses that change nothing but the status and its times (no error, no data).
+PLAIN_STATUSES = ("sent", "delivered", "read")
+
+
+def _move_forward(wamid, name, at):
+    """Apply a sent, delivered or read status in one conditional UPDATE, without a read or a lock.
+
+    The status only moves forward and only empty times are filled, as apply_status does under
+    its lock; a concurrent status re-evaluates these conditions on the row it waited for.
+    Returns whether a message changed; when none did, apply_status's locked read tells why
+    (no message has the wamid yet, nothing is new, or it is a customer's message).
+    """
+    behind = [status for status, rank in STATUS_RANK.items() if rank < STATUS_RANK[name]]
+    times = IMPLIED_TIMES.get(name, READ_TIMES)
+    stale = Q(status__in=behind)
+    for field in times:
+        stale |= Q(**{f"{field}__isnull": True})
+    changes = {field: Coalesce(F(field), Value(at)) for field in times}
+    changes["status"] = Case(When(status__in=behind, then=Value(name)), default=F("status"))
+    rows = Message.objects.filter(stale, whatsapp_message_id=wamid, direction=Message.Direction.OUTBOUND)
+    return rows.update(**changes, updated_at=timezone.now()) > 0
 
 
 UNSETTLED_TITLES = (INTERRUPTED_TITLE, UNCERTAIN_TITLE)
