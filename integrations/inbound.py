@@ -570,10 +570,19 @@ def _store_message(msg, kind, customer, wamid, at, metadata, *, at_once=False):
     if kind == "system":
         _follow_identity_change(message, conversation, _obj(msg.get("system")))
     if message.media_state == Message.MediaState.PENDING:
-        from integrations.tasks import media_download_task
-
-        transaction.on_commit(partial(media_download_task.delay, message.pk), robust=True)
+        transaction.on_commit(partial(_enqueue_media_download, message.pk))
     return message
+
+
+def _enqueue_media_download(message_id):
+    """After the commit: a broker that is down leaves the download to media_sweep. Not
+    on_commit(robust=True), whose error path fails on a partial (it has no __qualname__)."""
+    from integrations.tasks import media_download_task
+
+    try:
+        media_download_task.delay(message_id)
+    except Exception as exc:
+        logger.error("Media of message %s not enqueued (%s); the media sweeper will", message_id, type(exc).__name__)
 
 
 def _follow_identity_change(message, conversation, system):
