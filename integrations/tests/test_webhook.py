@@ -228,3 +228,15 @@ def test_it_enqueues_after_the_insert_committed_and_a_broker_outage_leaves_the_e
     assert webhook_events_sweep() == 1
     event.refresh_from_db()
     assert event.processed_at is not None
+
+
+def test_a_web_process_loads_the_broker_transport_at_start_even_with_the_broker_down():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}  # nothing listens there
+    check = "import sys, madio_whatsapp.wsgi; print('kombu.transport.redis' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
