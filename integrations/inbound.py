@@ -832,6 +832,13 @@ def _apply_change(kind, msg, customer, wamid, at):
 # --- statuses --------------------------------------------------------------------------
 
 
+# The times a status implies: a later status fills in those of the earlier ones it skipped.
+READ_TIMES = ("sent_at", "delivered_at", "seen_at")
+IMPLIED_TIMES = {"sent": ("sent_at",), "delivered": ("sent_at", "delivered_at"), "failed": ("failed_at",)}
+# Statuses that change nothing but the status and its times (no error, no data).
+PLAIN_STATUSES = ("sent", "delivered", "read")
+
+
 def apply_status(status, *, at_once=False):
     """Apply one entry of statuses[] to our outbound message; only ever forward.
 
@@ -881,13 +888,6 @@ def apply_status(status, *, at_once=False):
         message.save(update_fields=[*changed, "updated_at"])
     logger.info("Message %s: status %s applied", message.pk, name)
     return "applied"
-
-
-# The times a status implies: a later status fills in those of the earlier ones it skipped.
-READ_TIMES = ("sent_at", "delivered_at", "seen_at")
-IMPLIED_TIMES = {"sent": ("sent_at",), "delivered": ("sent_at", "delivered_at"), "failed": ("failed_at",)}
-# Statuses that change nothing but the status and its times (no error, no data).
-PLAIN_STATUSES = ("sent", "delivered", "read")
 
 
 def _move_forward(wamid, name, at):
