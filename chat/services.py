@@ -93,34 +93,35 @@ def conversation_apply_message(*, message, shown=True):
     """Move the conversation's counters and the statistics for a newly stored message.
 
     Every new message passes through here, in the transaction that stored it (the
-    writers: message_queue for outbound, integrations.inbound for inbound). Only F()
-    expressions and conditional updates, so concurrent messages never lose a count and
-    last_message_at only moves forward. A message that shows nothing new (a removed
+    writers: message_queue for outbound, integrations.inbound for inbound; the webhook
+    worker runs it for every delivery). One UPDATE of F() and conditional expressions,
+    so concurrent messages never lose a count and last_message_at, last_inbound_at and
+    last_created_at only move forward. A message that shows nothing new (a removed
     reaction, shown=False) still counts as activity and in the statistics, but leaves
     the preview and the unread count alone.
 
-    Queries: two or three conditional UPDATEs of the conversation (last_created_at rides
-    on the first), plus chat.stats.stats_count_message (one UPDATE; an INSERT too for
-    the first message of its day, direction and type).
+    Queries: that UPDATE, plus chat.stats.stats_count_message (one UPDATE; an INSERT too
+    for the first message of its day, direction and type).
     """
-    now = timezone.now()
     at = message.whatsapp_timestamp or message.created_at
-    rows = Conversation.objects.filter(pk=message.conversation_id)
-    later = Q(last_created_at__isnull=True) | Q(last_created_at__lt=message.created_at)
+    later_created = Q(last_created_at__isnull=True) | Q(last_created_at__lt=message.created_at)
     counters = {
-        "updated_at": now,
+        "updated_at": timezone.now(),
         # Used by the statistics: the newest created_at, never moved back.
-        "last_created_at": Case(When(later, then=Value(message.created_at)), default=F("last_created_at")),
+        "last_created_at": Case(When(later_created, then=Value(message.created_at)), default=F("last_created_at")),
     }
     inbound = message.direction == Message.Direction.INBOUND
     if shown and inbound and message.message_type != Message.Type.REACTION:
         counters["unread_count"] = F("unread_count") + 1
-    rows.update(**counters)
     if shown:
-        latest = {"last_message_at": at, "last_message_preview": message_preview(message)}
-        rows.filter(Q(last_message_at__isnull=True) | Q(last_message_at__lte=at)).update(**latest)
+        newer = Q(last_message_at__isnull=True) | Q(last_message_at__lte=at)
+        counters["last_message_at"] = Case(When(newer, then=Value(at)), default=F("last_message_at"))
+        preview = Value(message_preview(message))
+        counters["last_message_preview"] = Case(When(newer, then=preview), default=F("last_message_preview"))
     if inbound:
-        rows.filter(Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)).update(last_inbound_at=at)
+        later = Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
+        counters["last_inbound_at"] = Case(When(later, then=Value(at)), default=F("last_inbound_at"))
+    Conversation.objects.filter(pk=message.conversation_id).update(**counters)
     stats_count_message(message=message)
 
 

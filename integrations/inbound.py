@@ -27,7 +27,8 @@ from functools import partial
 from django.core.cache import cache
 from django.core.files import File
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chat.errors import INTERRUPTED_TITLE, UNCERTAIN_TITLE
@@ -159,21 +160,73 @@ def process_webhook_event(event_id, *, force=False):
     processing_error. Only a database that cannot be reached raises (OperationalError),
     so the task retries. An event already processed is skipped unless force is set
     (replays); processing it again changes nothing.
+
+    A delivery of at most one message or status (nearly all of them) is processed in one
+    transaction together with the event's own update; anything else, and anything that
+    goes wrong in that transaction, is processed item by item (_process_item_by_item).
     """
     started = time.monotonic()
-    event = WebhookEvent.objects.filter(pk=event_id).first()
+    # Only what processing reads: notes and processing_error are written, never read.
+    event = WebhookEvent.objects.only("body", "processed_at").filter(pk=event_id).first()
     if event is None:
         logger.warning("Webhook event %s does not exist", event_id)
         return None
     if event.processed_at is not None and not force:
         return event
+    raw = bytes(event.body)
+    problems = _process_at_once(event, raw)
+    if problems is None:
+        problems = _process_item_by_item(event, raw)
+    # A status can beat our send task, which stores the wamid after Meta answers. The send
+    # task calls apply_pending_statuses after saving; checking again here, after the notes
+    # are committed, means one of the two sides always sees the other.
+    for status in event.notes.get("unknown_statuses", []):
+        _apply_status_quietly(status)
+    if problems:
+        logger.warning("Webhook event %s processed with %d problem(s)", event.pk, problems)
+    _metric("record_webhook_processing", time.monotonic() - started)
+    return event
+
+
+def _process_at_once(event, raw):
+    """Process a delivery of at most one message or status in one transaction, the event's
+    update included: no savepoints, one commit. Returns how many problems were recorded.
+
+    Returns None, having changed nothing, when the delivery carries more items, or when
+    anything raised in the transaction (a duplicate wamid, a lost race, a deadlock, notes
+    the database refuses): the caller then processes it item by item, which keeps each
+    item's outcome apart and records each failure.
+    """
+    errors = []
+    payload = _payload(raw, errors)
+    if payload is not None and _item_count(payload) > 1:
+        return None
+    notes, stored = {}, []
+    try:
+        with transaction.atomic():
+            if payload is not None:
+                _process_payload(payload, notes, errors, at_once=True, stored=stored)
+            notes, error, now = _clean(notes), _clean("\n".join(errors))[:20000], timezone.now()
+            WebhookEvent.objects.filter(pk=event.pk).update(notes=notes, processing_error=error, processed_at=now)
+    except Exception as exc:
+        logger.info("Webhook event %s: %s in one transaction; processing it item by item", event.pk, type(exc).__name__)
+        return None
+    event.notes, event.processing_error, event.processed_at = notes, error, now
+    for message_type in stored:
+        _metric("record_message", Message.Direction.INBOUND.value, message_type)
+    return len(errors)
+
+
+def _process_item_by_item(event, raw):
+    """Each item in its own transaction, so one failure leaves the others stored; then the
+    event's notes. Returns how many problems were recorded."""
     # Concurrent workers on the same customers can deadlock in the database; processing is
     # idempotent, so a transient failure is simply tried again at once, a few times.
     for attempt in range(TRANSIENT_ATTEMPTS):
         notes, errors = {}, []
         transient = False
         try:
-            transient = _process_body(bytes(event.body), notes, errors)
+            transient = _process_body(raw, notes, errors)
         except Exception as exc:  # the last line of defence: record, never raise out of the task
             logger.error("Webhook event %s: unexpected %s while processing", event.pk, type(exc).__name__)
             errors.append(f"Unexpected {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
@@ -192,27 +245,43 @@ def process_webhook_event(event_id, *, force=False):
     except DataError:  # notes the database refuses; the raw body still holds everything
         event.notes = {"unstorable_notes": True}
         rows.update(notes=event.notes, processing_error=event.processing_error, processed_at=event.processed_at)
-    # A status can beat our send task, which stores the wamid after Meta answers. The send
-    # task calls apply_pending_statuses after saving; checking again here, after the notes
-    # are committed, means one of the two sides always sees the other.
-    for status in notes.get("unknown_statuses", []):
-        _apply_status_quietly(status)
-    if errors:
-        logger.warning("Webhook event %s processed with %d problem(s)", event.pk, len(errors))
-    _metric("record_webhook_processing", time.monotonic() - started)
-    return event
+    return len(errors)
 
 
-def _process_body(raw, notes, errors):
-    """Walk the envelope; returns True when a database error left work undone."""
+def _payload(raw, errors):
+    """The delivery as an object with an entry list, or None with the reason in errors."""
     try:
         payload = _loads(raw)
     except (ValueError, RecursionError) as exc:
         errors.append(f"The body is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})")
-        return False
+        return None
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         errors.append("Not a WhatsApp webhook delivery: expected an object with an entry list")
-        return False
+        return None
+    return payload
+
+
+def _item_count(payload):
+    """How many messages and statuses the delivery carries (counting generously)."""
+    count = 0
+    for entry in payload["entry"]:
+        for change in _list(_obj(entry).get("changes")):
+            value = _obj(_obj(change).get("value"))
+            count += len(_list(value.get("messages"))) + len(_list(value.get("statuses")))
+    return count
+
+
+def _process_body(raw, notes, errors):
+    """Walk the envelope item by item; returns True when a database error left work undone."""
+    payload = _payload(raw, errors)
+    return payload is not None and _process_payload(payload, notes, errors)
+
+
+def _process_payload(payload, notes, errors, *, at_once=False, stored=None):
+    """Walk the envelope; returns True when a database error left work undone.
+
+    at_once: inside _process_at_once's transaction, where any failure must raise (see there).
+    """
     if payload.get("object") != "whatsapp_business_account":
         notes["object"] = _str(payload.get("object"), 100)
     transient = False
@@ -235,7 +304,7 @@ def _process_body(raw, notes, errors):
             if not isinstance(value, dict):
                 errors.append(f"{where}.value is not an object")
                 continue
-            transient |= _process_value(value, where, notes, errors)
+            transient |= _process_value(value, where, notes, errors, at_once=at_once, stored=stored)
     return transient
 
 
@@ -244,8 +313,10 @@ def _count(notes, outcome):
     counts[outcome] = counts.get(outcome, 0) + 1
 
 
-def _guarded(where, errors, work):
-    """Run one item's work; a failure is recorded and the other items go on."""
+def _guarded(where, errors, work, *, at_once=False):
+    """Run one item's work; a failure is recorded and the other items go on (at_once: it raises)."""
+    if at_once:
+        return work(), False
     try:
         return work(), False
     except Exception as exc:
@@ -254,7 +325,7 @@ def _guarded(where, errors, work):
         return "error", isinstance(exc, OperationalError | InterfaceError)
 
 
-def _process_value(value, where, notes, errors):
+def _process_value(value, where, notes, errors, *, at_once=False, stored=None):
     transient = False
     metadata = _obj(value.get("metadata"))
     contacts = [contact for contact in _list(value.get("contacts")) if isinstance(contact, dict)]
@@ -266,7 +337,8 @@ def _process_value(value, where, notes, errors):
         if not isinstance(msg, dict):
             errors.append(f"{item} is not an object")
             continue
-        outcome, failed = _guarded(item, errors, partial(_receive_message, msg, contacts, metadata))
+        receive = partial(_receive_message, msg, contacts, metadata, at_once=at_once, stored=stored)
+        outcome, failed = _guarded(item, errors, receive, at_once=at_once)
         transient |= failed
         _count(notes, outcome)
         if outcome == "unattributed":
@@ -276,7 +348,7 @@ def _process_value(value, where, notes, errors):
         if not isinstance(status, dict):
             errors.append(f"{item} is not an object")
             continue
-        outcome, failed = _guarded(item, errors, partial(apply_status, status))
+        outcome, failed = _guarded(item, errors, partial(apply_status, status, at_once=at_once), at_once=at_once)
         transient |= failed
         _count(notes, f"status_{outcome}")
         if outcome == "unknown":
@@ -398,16 +470,19 @@ def _wamid(msg):
     return "no-id:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _conversation(customer, at):
+def _conversation(customer, at, *, at_once=False):
     """The customer's conversation, with the profile name kept current (never reverted by an old event)."""
-    try:
-        with transaction.atomic():
-            conversation = conversation_get_or_create(phone=customer.phone, user_id=customer.user_id)
-    except IntegrityError:
-        # The number and the user id belong to two different conversations: keep to the number's.
-        conversation = conversation_get_or_create(
-            phone=customer.phone or None, user_id=None if customer.phone else customer.user_id
-        )
+    if at_once:  # a conflict below undoes the delivery's one transaction (see _process_at_once)
+        conversation = conversation_get_or_create(phone=customer.phone, user_id=customer.user_id)
+    else:
+        try:
+            with transaction.atomic():
+                conversation = conversation_get_or_create(phone=customer.phone, user_id=customer.user_id)
+        except IntegrityError:
+            # The number and the user id belong to two different conversations: keep to the number's.
+            conversation = conversation_get_or_create(
+                phone=customer.phone or None, user_id=None if customer.phone else customer.user_id
+            )
     if customer.name and customer.name != conversation.contact_name:
         newest = conversation.last_inbound_at is None or at is None or at >= conversation.last_inbound_at
         if newest:
@@ -418,8 +493,13 @@ def _conversation(customer, at):
     return conversation
 
 
-def _receive_message(msg, contacts, metadata):
-    """Store one inbound message; returns what happened ("stored", "duplicate", ...)."""
+def _receive_message(msg, contacts, metadata, *, at_once=False, stored=None):
+    """Store one inbound message; returns what happened ("stored", "duplicate", ...).
+
+    at_once: inside _process_at_once's transaction, where a duplicate wamid raises
+    IntegrityError (undoing it all) instead of being looked up first. stored: a list
+    to add the stored message's type to, for the metric once the transaction commits.
+    """
     kind = _str(msg.get("type"), 40).strip().lower() or "unknown"
     customer = _customer(msg, contacts)
     if not customer.sender:
@@ -430,24 +510,30 @@ def _receive_message(msg, contacts, metadata):
         outcome = _apply_change(kind, msg, customer, wamid, at)
         if outcome is not None:
             return outcome
-    if Message.objects.filter(whatsapp_message_id=wamid).exists():
-        return "duplicate"
-    try:
-        with transaction.atomic():
-            message = _store_message(msg, kind, customer, wamid, at, metadata)
-    except _Duplicate:
-        return "duplicate"
-    _metric("record_message", Message.Direction.INBOUND.value, message.message_type)
+    if at_once:
+        message = _store_message(msg, kind, customer, wamid, at, metadata, at_once=True)
+    else:
+        if Message.objects.filter(whatsapp_message_id=wamid).exists():
+            return "duplicate"
+        try:
+            with transaction.atomic():
+                message = _store_message(msg, kind, customer, wamid, at, metadata)
+        except _Duplicate:
+            return "duplicate"
+    if stored is None:
+        _metric("record_message", Message.Direction.INBOUND.value, message.message_type)
+    else:
+        stored.append(message.message_type)
     return "stored"
 
 
-def _store_message(msg, kind, customer, wamid, at, metadata):
+def _store_message(msg, kind, customer, wamid, at, metadata, *, at_once=False):
     conversation = None
     if kind == "system":  # a changed user id: the conversation is the previous id's
         previous_user_id = _str(_obj(msg.get("system")).get("previous_user_id"), 200).strip()
         if previous_user_id:
             conversation = Conversation.objects.filter(wa_user_id=previous_user_id).first()
-    conversation = conversation or _conversation(customer, at)
+    conversation = conversation or _conversation(customer, at, at_once=at_once)
     fields = message_content(msg, kind)
     data = fields.pop("data")
     _common_data(msg, data, fields)
@@ -469,19 +555,31 @@ def _store_message(msg, kind, customer, wamid, at, metadata):
     visible = True
     if message.message_type == Message.Type.REACTION:
         visible = _settle_reaction(message, conversation)
-    try:
-        with transaction.atomic():
-            message.save()
-    except IntegrityError as exc:
-        raise _Duplicate from exc
+    if at_once:
+        message.save()  # a duplicate wamid raises IntegrityError and undoes the whole delivery
+    else:
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError as exc:
+            raise _Duplicate from exc
     conversation_apply_message(message=message, shown=visible)
     if kind == "system":
         _follow_identity_change(message, conversation, _obj(msg.get("system")))
     if message.media_state == Message.MediaState.PENDING:
-        from integrations.tasks import media_download_task
-
-        transaction.on_commit(partial(media_download_task.delay, message.pk), robust=True)
+        transaction.on_commit(partial(_enqueue_media_download, message.pk))
     return message
+
+
+def _enqueue_media_download(message_id):
+    """After the commit: a broker that is down leaves the download to media_sweep. Not
+    on_commit(robust=True), whose error path fails on a partial (it has no __qualname__)."""
+    from integrations.tasks import media_download_task
+
+    try:
+        media_download_task.delay(message_id)
+    except Exception as exc:
+        logger.error("Media of message %s not enqueued (%s); the media sweeper will", message_id, type(exc).__name__)
 
 
 def _follow_identity_change(message, conversation, system):
@@ -724,12 +822,20 @@ def _apply_change(kind, msg, customer, wamid, at):
 # --- statuses --------------------------------------------------------------------------
 
 
-def apply_status(status):
+# The times a status implies: a later status fills in those of the earlier ones it skipped.
+READ_TIMES = ("sent_at", "delivered_at", "seen_at")
+IMPLIED_TIMES = {"sent": ("sent_at",), "delivered": ("sent_at", "delivered_at"), "failed": ("failed_at",)}
+# Statuses that change nothing but the status and its times (no error, no data).
+PLAIN_STATUSES = ("sent", "delivered", "read")
+
+
+def apply_status(status, *, at_once=False):
     """Apply one entry of statuses[] to our outbound message; only ever forward.
 
     Returns "applied", "unchanged" (a duplicate or a late one), "unknown" (no message
     has that wamid yet), "not_outbound" (the wamid is a customer's message), "unrecognised"
-    (a status name we do not know) or "invalid".
+    (a status name we do not know) or "invalid". at_once: already inside the delivery's one
+    transaction (_process_at_once), so no savepoint of its own.
     """
     wamid = _str(status.get("id"), 512)
     name = _str(status.get("status"), 20).lower()
@@ -738,7 +844,11 @@ def apply_status(status):
     if name not in STATUS_TIME_FIELDS:
         return "unrecognised"  # a status WhatsApp added later: kept in the event's notes
     at = parse_timestamp(status.get("timestamp")) or timezone.now()
-    with transaction.atomic():
+    if name in PLAIN_STATUSES and _move_forward(wamid, name, at):
+        logger.info("Status %s applied", name)
+        return "applied"
+    # Failures, "played", and whatever _move_forward did not change: read under a lock to see why.
+    with transaction.atomic(savepoint=not at_once):
         message = Message.objects.select_for_update().filter(whatsapp_message_id=wamid).first()
         changed = set()
         if message is None:
@@ -755,8 +865,7 @@ def apply_status(status):
             if target == Message.Status.FAILED:
                 _set_error(message, status)
                 changed.update(("error_code", "error_title", "error_details"))
-        implied = {"sent": ["sent_at"], "delivered": ["sent_at", "delivered_at"], "failed": ["failed_at"]}
-        for field in implied.get(name, ["sent_at", "delivered_at", "seen_at"]):
+        for field in IMPLIED_TIMES.get(name, READ_TIMES):
             if getattr(message, field) is None:
                 setattr(message, field, at)
                 changed.add(field)
@@ -769,6 +878,25 @@ def apply_status(status):
         message.save(update_fields=[*changed, "updated_at"])
     logger.info("Message %s: status %s applied", message.pk, name)
     return "applied"
+
+
+def _move_forward(wamid, name, at):
+    """Apply a sent, delivered or read status in one conditional UPDATE, without a read or a lock.
+
+    The status only moves forward and only empty times are filled, as apply_status does under
+    its lock; a concurrent status re-evaluates these conditions on the row it waited for.
+    Returns whether a message changed; when none did, apply_status's locked read tells why
+    (no message has the wamid yet, nothing is new, or it is a customer's message).
+    """
+    behind = [status for status, rank in STATUS_RANK.items() if rank < STATUS_RANK[name]]
+    times = IMPLIED_TIMES.get(name, READ_TIMES)
+    stale = Q(status__in=behind)
+    for field in times:
+        stale |= Q(**{f"{field}__isnull": True})
+    changes = {field: Coalesce(F(field), Value(at)) for field in times}
+    changes["status"] = Case(When(status__in=behind, then=Value(name)), default=F("status"))
+    rows = Message.objects.filter(stale, whatsapp_message_id=wamid, direction=Message.Direction.OUTBOUND)
+    return rows.update(**changes, updated_at=timezone.now()) > 0
 
 
 UNSETTLED_TITLES = (INTERRUPTED_TITLE, UNCERTAIN_TITLE)

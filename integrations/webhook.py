@@ -76,14 +76,30 @@ def _read_body(request):
 
 
 def _store(raw, *, signed):
-    """Keep the delivery in one short transaction; processing is enqueued once it commits."""
+    """Keep the delivery, then enqueue its processing.
+
+    The INSERT runs in autocommit: one round trip, committed before the 200 (no
+    BEGIN/COMMIT around it). With no transaction open, on_commit enqueues at once.
+    """
+    event = WebhookEvent.objects.create(body=raw, signed=signed)
+    transaction.on_commit(partial(_enqueue, event.pk))
+    return event
+
+
+def _enqueue(event_id):
+    """Hand a stored event to the worker. A broker that is down must not undo the 200: the
+    event stays unprocessed and webhook_events_sweep processes it within a minute or two.
+
+    Not on_commit(robust=True): Django's robust path names the callback by __qualname__,
+    which a partial lacks, so a broker error became an AttributeError and a 503.
+    """
     from integrations.tasks import webhook_process_task
 
-    with transaction.atomic():
-        event = WebhookEvent.objects.create(body=raw, signed=signed)
-        # robust: a broker that is down must not undo the 200; the sweeper finds the event.
-        transaction.on_commit(partial(webhook_process_task.delay, event.pk), robust=True)
-    return event
+    try:
+        webhook_process_task.delay(event_id)
+    except Exception as exc:
+        reason = type(exc).__name__
+        logger.error("Webhook event %s stored but not enqueued (%s); the sweeper will process it", event_id, reason)
 
 
 def _receive(request):

@@ -1,3 +1,4 @@
+import logging
 import os
 
 from celery import Celery
@@ -26,3 +27,17 @@ after_setup_task_logger.connect(install_log_filter, weak=False)
 def reuse_database_connections(sender=None, **kwargs):
     if not getattr(sender.request, "is_eager", False):
         close_old_connections()  # only those past CONN_MAX_AGE or unusable
+
+
+def warm_up_publisher():
+    """Import the broker's transport and build the producer pool now, not on the first enqueue.
+
+    Called once per web process (madio_whatsapp.wsgi): the first webhook delivery after a
+    deploy otherwise pays about 0.15 s of imports (benchmarks/FINDINGS.md section 1). No
+    connection is opened, so a broker that is down never delays start-up.
+    """
+    try:
+        with app.producer_pool.acquire(block=True) as producer:
+            producer.connection.transport  # noqa: B018 - the import is the point
+    except Exception as exc:  # start-up must not fail on a warm-up
+        logging.getLogger(__name__).warning("Celery publisher not warmed up: %s", type(exc).__name__)

@@ -75,7 +75,7 @@ def test_it_stores_a_signed_delivery_byte_for_byte_and_enqueues_after_commit(
     assert event.signed is True
     assert event.processed_at is None  # processing is the worker's job
     assert len(callbacks) == 1
-    assert callbacks[0].func.__name__ == "delay"
+    assert callbacks[0].func.__name__ == "_enqueue"
     assert callbacks[0].args == (event.pk,)
 
 
@@ -198,6 +198,45 @@ def test_storing_a_delivery_is_one_insert_whatever_is_stored_already(client, dja
     body = b'{"object":"whatsapp_business_account","entry":[]}'
     for _ in range(30):
         post_body(client, body)
-    # A savepoint (the test's transaction stands in for the commit), the insert, its release.
-    with django_assert_num_queries(3):
+    # The INSERT alone, in autocommit: no transaction around it.
+    with django_assert_num_queries(1):
         assert post_body(client, body).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_enqueues_after_the_insert_committed_and_a_broker_outage_leaves_the_event_to_the_sweeper(
+    client, monkeypatch
+):
+    from django.db import connection
+    from django.utils import timezone
+
+    from integrations.inbound import webhook_events_sweep
+    from integrations.tasks import webhook_process_task
+
+    enqueued_in_a_transaction = []
+
+    def broker_down(event_id):
+        enqueued_in_a_transaction.append(connection.in_atomic_block)
+        raise ConnectionError("Error 111 connecting to the broker")
+
+    monkeypatch.setattr(webhook_process_task, "delay", broker_down)
+    assert post_body(client, json.dumps(load_fixture("text_message")).encode()).status_code == 200
+    assert enqueued_in_a_transaction == [False]  # the INSERT had committed on its own
+    event = WebhookEvent.objects.get()
+    assert event.processed_at is None
+    WebhookEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timezone.timedelta(minutes=2))
+    assert webhook_events_sweep() == 1
+    event.refresh_from_db()
+    assert event.processed_at is not None
+
+
+def test_a_web_process_loads_the_broker_transport_at_start_even_with_the_broker_down():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}  # nothing listens there
+    check = "import sys, madio_whatsapp.wsgi; print('kombu.transport.redis' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
