@@ -134,20 +134,21 @@ def messages_changed(*, conversation, after_id, since):
 
     New means id > after_id; changed means an older row whose updated_at is after
     the cursor (the time of the previous poll, less CURSOR_SLACK). A new or changed
-    reaction re-renders the bubble it reacts to. When nothing changed this is one
-    indexed query that returns no message rows.
+    reaction re-renders the bubble it reacts to.
+
+    The two conditions are two queries, each a range scan of its own index
+    (message_history_idx, message_changed_idx): one query with an OR between them
+    can fall back to reading the whole conversation. When nothing changed they
+    return no rows.
     """
-    changed_filter = Q(id__gt=after_id)
+    columns = ("id", "message_type", "reply_to_whatsapp_id")
+    in_conversation = Message.objects.filter(conversation=conversation)
+    rows = dict.fromkeys(in_conversation.filter(id__gt=after_id).order_by("id").values_list(*columns))
     if since is not None:
-        changed_filter |= Q(updated_at__gt=since - CURSOR_SLACK)
-    rows = list(
-        Message.objects.filter(conversation=conversation)
-        .filter(changed_filter)
-        .order_by("id")
-        .values_list("id", "message_type", "reply_to_whatsapp_id")
-    )
+        rows.update(dict.fromkeys(in_conversation.filter(updated_at__gt=since - CURSOR_SLACK).values_list(*columns)))
     if not rows:
         return [], [], after_id
+    rows = sorted(rows)
     newest_id = max(after_id, rows[-1][0])
     wanted = {row[0] for row in rows if row[1] != Message.Type.REACTION}
     targets = {row[2] for row in rows if row[1] == Message.Type.REACTION and row[2]}
