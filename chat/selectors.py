@@ -9,6 +9,7 @@ message, whether it was retried) is fetched for the whole batch at once.
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
+from chat import changes
 from chat.models import Conversation, Message, MessageTemplate
 from chat.phones import InvalidPhone, looks_like_phone, normalize_phone
 from links.models import EntityLink
@@ -136,16 +137,26 @@ def messages_changed(*, conversation, after_id, since):
     the cursor (the time of the previous poll, less CURSOR_SLACK). A new or changed
     reaction re-renders the bubble it reacts to.
 
-    The two conditions are two queries, each a range scan of its own index
+    When the conversation's change mark (chat.changes) is older than the cursor,
+    nothing changed and the messages table is not read at all. Otherwise the two
+    conditions are two queries, each a range scan of its own index
     (message_history_idx, message_changed_idx): one query with an OR between them
-    can fall back to reading the whole conversation. When nothing changed they
-    return no rows.
+    can fall back to reading the whole conversation.
     """
+    looked_at = None
+    if since is not None:
+        marked_at = changes.messages_marked_at(conversation.pk)
+        if marked_at is not None and marked_at < (since - CURSOR_SLACK).timestamp():
+            return [], [], after_id
+        if marked_at is None:
+            looked_at = timezone.now()  # after the miss: every change before it is visible below
     columns = ("id", "message_type", "reply_to_whatsapp_id")
     in_conversation = Message.objects.filter(conversation=conversation)
     rows = dict.fromkeys(in_conversation.filter(id__gt=after_id).order_by("id").values_list(*columns))
     if since is not None:
         rows.update(dict.fromkeys(in_conversation.filter(updated_at__gt=since - CURSOR_SLACK).values_list(*columns)))
+    if looked_at is not None:
+        changes.messages_seen(conversation.pk, looked_at)
     if not rows:
         return [], [], after_id
     rows = sorted(rows)
