@@ -17,7 +17,8 @@ from links.models import EntityLink
 HISTORY_PAGE = 50
 SIDEBAR_LIMIT = 50
 SIDEBAR_MAX = 1000  # "Show more" stops here; search finds the rest
-ENTITY_VIEW_LIMIT = 200
+ENTITY_PAGE = 50  # the entity view's first page and each older page
+ENTITY_MAX = 1000  # a poll re-renders at most this many loaded messages
 # A poll re-reads rows changed in the last few seconds before its cursor, so a
 # transaction that took its updated_at before a poll but committed after it is
 # still seen; such a row is rendered at most twice, never missed.
@@ -176,20 +177,54 @@ def approved_templates():
     return list(MessageTemplate.objects.filter(status="APPROVED").order_by("name", "language"))
 
 
-def entity_messages(*, entity_type, entity_id, limit=ENTITY_VIEW_LIMIT):
-    """The newest messages linked to one ERP record, grouped by conversation.
+def entity_messages(*, entity_type, entity_id, before_id=None, down_to_id=None, limit=ENTITY_PAGE):
+    """A page of the messages linked to one ERP record, grouped by conversation.
 
-    Returns [(conversation, [messages oldest first])], the most recently active
-    conversation first.
+    The newest `limit` linked messages older than before_id (all of them: the first
+    page), or, for the poll of a view that loaded older pages, every one from
+    down_to_id on (at most ENTITY_MAX). Returns (groups, has_more, oldest_id):
+    groups are [(conversation, [messages oldest first])], the most recently active
+    conversation first; has_more says whether older linked messages exist.
+
+    Keyset on the links' message ids, read from entity_link_lookup_idx, so a page
+    costs the same whatever the size of the messages table.
     """
-    linked = EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id, message_id=OuterRef("pk"))
-    rows = list(_bubble_rows().select_related("conversation").filter(Exists(linked)).order_by("-id")[:limit])
-    rows.reverse()
-    messages_decorate(rows)
+    links = EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id)
+    if down_to_id is not None:
+        ids = list(
+            links.filter(message_id__gte=down_to_id)
+            .order_by("-message_id")
+            .values_list("message_id", flat=True)[:ENTITY_MAX]
+        )
+        oldest_id = ids[-1] if ids else down_to_id
+        has_more = links.filter(message_id__lt=oldest_id).exists()
+    else:
+        if before_id is not None:
+            links = links.filter(message_id__lt=before_id)
+        ids = list(links.order_by("-message_id").values_list("message_id", flat=True)[: limit + 1])
+        has_more = len(ids) > limit
+        ids = ids[:limit]
+        oldest_id = ids[-1] if ids else before_id
+    rows = messages_decorate(_bubble_rows().select_related("conversation").filter(pk__in=ids).order_by("id"))
     groups = {}
     for message in rows:
         groups.setdefault(message.conversation_id, (message.conversation, []))[1].append(message)
-    return sorted(groups.values(), key=lambda group: group[1][-1].pk, reverse=True)
+    groups = sorted(groups.values(), key=lambda group: group[1][-1].pk, reverse=True)
+    return groups, has_more, oldest_id or 0
+
+
+def entity_conversations_shown(*, entity_type, entity_id, conversation_ids, from_id):
+    """Which of these conversations already have a group on a view that shows the record's messages from from_id on."""
+    return set(
+        EntityLink.objects.filter(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            message_id__gte=from_id,
+            message__conversation_id__in=conversation_ids,
+        )
+        .values_list("message__conversation_id", flat=True)
+        .distinct()
+    )
 
 
 def entity_cursor(*, entity_type, entity_id):

@@ -160,6 +160,21 @@ def test_it_shows_an_entity_view_of_few_or_many_messages_in_the_same_number_of_q
     for messages, entity_id in ((small_messages, "few"), (large_messages, "many")):
         for message in messages:
             entity_link_create(message=message, entity_type="project", entity_id=entity_id)
-        with django_assert_num_queries(6):
+        with django_assert_num_queries(7):
             response = agent_client.get(reverse("chat:entity", args=["project", entity_id]))
-        assert response.content.decode().count('class="msg msg-') == len(messages)
+        assert response.content.decode().count('class="msg msg-') == min(len(messages), 50)
+
+
+def test_it_pages_an_entity_view_of_any_length_in_the_same_number_of_queries(
+    agent_client, sizes, django_assert_num_queries
+):
+    small, small_messages, large, large_messages = sizes
+    agent_client.get(reverse("chat:page"))
+    for messages in (small_messages, large_messages):
+        for message in messages:
+            entity_link_create(message=message, entity_type="lead", entity_id="L1")
+    url = reverse("chat:entity_older", args=["lead", "L1"])
+    for before in (large_messages[-1].pk, large_messages[20].pk):
+        with django_assert_num_queries(7):
+            response = agent_client.get(url, {"before": before, "cursor": "x"}, **HTMX)
+        assert response.status_code == 200
