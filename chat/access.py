@@ -10,6 +10,8 @@ cache only means asking the database again. is_active is read from the user row
 on every request, so deactivating someone always applies at once.
 """
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -24,6 +26,8 @@ from chat.models import Conversation, Message
 
 CHAT_PERMISSION = "chat.use_chat"
 
+logger = logging.getLogger(__name__)
+
 
 def _permission_key(user_id):
     return f"chat:may-chat:{user_id}"
@@ -37,12 +41,17 @@ def _has_chat_permission(user):
     # The join date tells apart two users who had the same pk (one deleted, one created).
     joined = getattr(user, "date_joined", None)
     stamp = joined.isoformat() if joined else ""
-    cached = cache.get(key)
+    try:
+        cached = cache.get(key)
+    except Exception:  # the cache is down: ask the database, as without it
+        logger.warning("Cache unavailable for the chat permission", exc_info=True)
+        cached = key = None
     if cached is not None and cached[0] == stamp:
         allowed = cached[1]
     else:
         allowed = user.has_perm(CHAT_PERMISSION)
-        cache.set(key, (stamp, allowed), settings.CHAT_PERMISSION_CACHE_SECONDS)
+        if key is not None:
+            cache.set(key, (stamp, allowed), settings.CHAT_PERMISSION_CACHE_SECONDS)
     user._may_chat = allowed
     return allowed
 
@@ -55,8 +64,15 @@ def forget_chat_permission(user_ids):
     """
     keys = [_permission_key(user_id) for user_id in user_ids]
     if keys:
+        _forget(keys)
+        transaction.on_commit(lambda: _forget(keys))
+
+
+def _forget(keys):
+    try:
         cache.delete_many(keys)
-        transaction.on_commit(lambda: cache.delete_many(keys))
+    except Exception:  # a group change must not fail for the cache; the answers expire on their own
+        logger.warning("Could not forget cached chat permissions", exc_info=True)
 
 
 def can_use_chat(user):

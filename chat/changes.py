@@ -10,18 +10,26 @@ the time of the write, and again after the transaction commits: a poll that read
 the first mark before the rows were visible sees the second one and looks again.
 
 Readers (chat.selectors.messages_changed): a mark older than the cursor (less
-CURSOR_SLACK) means nothing changed. No mark (never set, expired, cache lost)
-means "unknown": the poll runs its queries, then leaves a mark with the time it
-looked, and only if no writer set one meanwhile (cache.add), so a reader never
-hides a writer's newer mark. Marks compare clocks of different processes, as
-the cursor already does with updated_at; CURSOR_SLACK covers small skews.
+CURSOR_SLACK) means nothing changed. No mark (expired, cache lost) is read back
+from the table: the newest updated_at plus CURSOR_SLACK, one query on
+message_changed_idx, left as the mark with cache.add so a reader never hides a
+writer's newer mark. Marks compare clocks of different processes, as the cursor
+already does with updated_at; CURSOR_SLACK covers small skews.
+
+A poll answered 204 keeps its cursor, so a change a mark missed (a writer that
+could not reach the cache, then a cache restored from disk) still shows once
+that mark expires: within MARK_SECONDS.
 """
+
+import logging
 
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-MARK_SECONDS = 24 * 60 * 60  # a mark that expires only costs one poll its queries
+logger = logging.getLogger(__name__)
+
+MARK_SECONDS = 5 * 60  # an expired mark costs one poll one indexed query
 
 
 def _key(conversation_id):
@@ -30,7 +38,17 @@ def _key(conversation_id):
 
 def _set(conversation_ids, at=None):
     stamp = (at or timezone.now()).timestamp()
-    cache.set_many({_key(pk): stamp for pk in conversation_ids}, MARK_SECONDS)
+    keys = [_key(pk) for pk in conversation_ids]
+    try:
+        cache.set_many(dict.fromkeys(keys, stamp), MARK_SECONDS)
+    except Exception:
+        # Never fail a message write for the cache (a send could be repeated). Drop the marks
+        # instead, so polls look at the table; if even that fails, the cache is down for readers too.
+        logger.warning("Could not mark conversations changed", exc_info=True)
+        try:
+            cache.delete_many(keys)
+        except Exception:
+            logger.warning("Could not drop the change marks either", exc_info=True)
 
 
 def messages_touched(conversation_ids):
@@ -45,12 +63,19 @@ def messages_touched(conversation_ids):
 
 def messages_marked_at(conversation_id):
     """The time of the conversation's last message change as a POSIX timestamp, or None when unknown."""
-    return cache.get(_key(conversation_id))
+    try:
+        return cache.get(_key(conversation_id))
+    except Exception:
+        logger.warning("Could not read a conversation's change mark", exc_info=True)
+        return None
 
 
-def messages_seen(conversation_id, at):
-    """A poll looked at everything committed before `at`; keep that as the mark unless a writer left one."""
-    cache.add(_key(conversation_id), at.timestamp(), MARK_SECONDS)
+def messages_seen(conversation_id, stamp):
+    """A poll read the mark back from the table (a POSIX timestamp); keep it unless a writer left one."""
+    try:
+        cache.add(_key(conversation_id), stamp, MARK_SECONDS)
+    except Exception:
+        logger.warning("Could not leave a conversation's change mark", exc_info=True)
 
 
 def messages_mark_back(conversation_ids, at):

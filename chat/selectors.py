@@ -144,20 +144,20 @@ def messages_changed(*, conversation, after_id, since):
     (message_history_idx, message_changed_idx): one query with an OR between them
     can fall back to reading the whole conversation.
     """
-    looked_at = None
+    in_conversation = Message.objects.filter(conversation=conversation)
     if since is not None:
         marked_at = changes.messages_marked_at(conversation.pk)
-        if marked_at is not None and marked_at < (since - CURSOR_SLACK).timestamp():
+        if marked_at is None:  # expired or lost: the newest updated_at, on message_changed_idx
+            newest = in_conversation.aggregate(at=Max("updated_at"))["at"]
+            # A change commits within CURSOR_SLACK of its updated_at (the cursor relies on it too).
+            marked_at = (newest + CURSOR_SLACK).timestamp() if newest else 0.0
+            changes.messages_seen(conversation.pk, marked_at)
+        if marked_at < (since - CURSOR_SLACK).timestamp():
             return [], [], after_id
-        if marked_at is None:
-            looked_at = timezone.now()  # after the miss: every change before it is visible below
     columns = ("id", "message_type", "reply_to_whatsapp_id")
-    in_conversation = Message.objects.filter(conversation=conversation)
     rows = dict.fromkeys(in_conversation.filter(id__gt=after_id).order_by("id").values_list(*columns))
     if since is not None:
         rows.update(dict.fromkeys(in_conversation.filter(updated_at__gt=since - CURSOR_SLACK).values_list(*columns)))
-    if looked_at is not None:
-        changes.messages_seen(conversation.pk, looked_at)
     if not rows:
         return [], [], after_id
     rows = sorted(rows)

@@ -145,8 +145,17 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "madio",
-        }
+        },
+        # Sessions (SESSION_ENGINE cached_db) read through the cache but live in the database:
+        # while Redis is down they come from the database instead of failing every page.
+        "sessions": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "madio",
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True},
+        },
     }
+    SESSION_CACHE_ALIAS = "sessions"
 else:
     # A file cache is shared by the web server and the worker on one machine.
     CACHES = {
