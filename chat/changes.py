@@ -5,9 +5,12 @@ mark it can answer from the cache without reading the messages table.
 
 Writers: every write of a Message marks its conversation, from the model itself
 (Message.save, and MessageQuerySet.bulk_create and .update when updated_at is
-set; see chat.models), so no code path has to remember to. The mark is set to
-the time of the write, and again after the transaction commits: a poll that read
-the first mark before the rows were visible sees the second one and looks again.
+set; see chat.models), so no code path has to remember to. The mark is the time
+of the write, set inside the writer's transaction. A poll that reads it before
+the rows are visible finds nothing and answers 204, which keeps the client's
+cursor, so its next polls look again and find the rows once committed. Like the
+cursor itself, this relies on a transaction committing within CURSOR_SLACK of
+its writes.
 
 Readers (chat.selectors.messages_changed): a mark older than the cursor (less
 CURSOR_SLACK) means nothing changed. No mark (expired, cache lost) is read back
@@ -24,7 +27,6 @@ that mark expires: within MARK_SECONDS.
 import logging
 
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -52,13 +54,10 @@ def _set(conversation_ids, at=None):
 
 
 def messages_touched(conversation_ids):
-    """Called by chat.models for every message write: mark now, and again when it commits."""
+    """Called by chat.models for every message write: the conversations changed now."""
     ids = {pk for pk in conversation_ids if pk is not None}
-    if not ids:
-        return
-    _set(ids)
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _set(ids))
+    if ids:
+        _set(ids)
 
 
 def messages_marked_at(conversation_id):
