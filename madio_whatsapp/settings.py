@@ -145,17 +145,8 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "madio",
-        },
-        # Sessions (SESSION_ENGINE cached_db) read through the cache but live in the database:
-        # while Redis is down they come from the database instead of failing every page.
-        "sessions": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "madio",
-            "OPTIONS": {"IGNORE_EXCEPTIONS": True},
-        },
+        }
     }
-    SESSION_CACHE_ALIAS = "sessions"
 else:
     # A file cache is shared by the web server and the worker on one machine.
     CACHES = {
@@ -217,9 +208,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Sessions are read from the cache and written through to the database, so a poll
-# costs no session query and a cache flush logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions are read from the cache and written through to the database (Django's cached_db),
+# so a poll costs no session query, a cache flush logs nobody out, and while Redis is down
+# they come from the database instead of failing every page.
+SESSION_ENGINE = "madio_whatsapp.sessions"
 # How long chat.access may trust a cached "may use the chat" answer. Group and permission
 # changes made through Django (the admin, the ORM) clear it at once; this bounds anything else.
 CHAT_PERMISSION_CACHE_SECONDS = read("CHAT_PERMISSION_CACHE_SECONDS", env.int, 60)
