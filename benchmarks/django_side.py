@@ -131,12 +131,18 @@ def queue_sends(options):
     Rows as chat.services.message_queue stores them, inserted in bulk so that queueing
     10,000 takes seconds; the measured part is the worker draining them.
     """
+    from chat.stats import stats_add_messages
     from integrations.tasks import message_send_task
 
     user = bench_user()
     now = timezone.now()
     conversations = Conversation.objects.bulk_create(
-        Conversation(other_party=f"+9197{options.tag % 100:02d}{n:06d}", last_inbound_at=now, last_message_at=now)
+        Conversation(
+            other_party=f"+9197{options.tag % 100:02d}{n:06d}",
+            last_inbound_at=now,
+            last_message_at=now,
+            last_created_at=now,
+        )
         for n in range(options.conversations)
     )
     rows = Message.objects.bulk_create(
@@ -157,6 +163,8 @@ def queue_sends(options):
         ),
         batch_size=2000,
     )
+    # Counted in the statistics' rollup as message_queue would have (chat.stats).
+    stats_add_messages(messages=Message.objects.filter(pk__gte=rows[0].pk, pk__lte=rows[-1].pk))
     for message in rows:
         message_send_task.delay(message.pk)
     return {"queued": len(rows), "first_id": rows[0].pk, "last_id": rows[-1].pk}

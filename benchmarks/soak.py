@@ -297,7 +297,9 @@ def main():
     parser.add_argument("--duration", type=float, default=300, help="Seconds of load (the faults fit in it).")
     parser.add_argument("--rate", type=float, default=200, help="Webhook deliveries per second.")
     parser.add_argument("--send-rate", type=float, default=20, help="Outbound sends queued per second.")
-    parser.add_argument("--settle", type=float, default=200, help="Seconds to wait for the sweepers afterwards.")
+    parser.add_argument(
+        "--settle", type=float, default=300, help="Most seconds to wait afterwards for the backlog and the sweepers."
+    )
     parser.add_argument("--dry-run", action="store_true", help="Skip the Redis and PostgreSQL restarts.")
     parser.add_argument("--report", default=str(ROOT / "benchmarks" / "SOAK.md"))
     args = parser.parse_args()
@@ -384,7 +386,8 @@ def main():
             faults.append(f"{name} at {fraction * args.duration:.0f} s" + ("" if done else " (skipped: dry run)"))
         for thread in threads:
             thread.join(timeout=args.duration + 900)
-        log(f"load done after {time.monotonic() - start:.0f} s; waiting up to {args.settle:.0f} s for the sweepers")
+        load_seconds = time.monotonic() - start
+        log(f"load done after {load_seconds:.0f} s; waiting up to {args.settle:.0f} s for the backlog and sweepers")
 
         prefix = f"wamid.SOAK{RUN}x"
         deadline = time.monotonic() + args.settle
@@ -395,20 +398,23 @@ def main():
             stored = Message.objects.filter(whatsapp_message_id__startswith=prefix).count()
             pending = Message.objects.filter(pk__in=outbound.queued, status__in=["queued", "sending"]).count()
             backlog = WebhookEvent.objects.filter(processed_at__isnull=True).count()
-            if (stored >= len(inbound.delivered) and pending == 0) or time.monotonic() > deadline:
+            settled = stored >= len(inbound.delivered) and pending == 0 and backlog == 0
+            if settled or time.monotonic() > deadline:
                 break
             log(f"settling: {stored} of {len(inbound.delivered)} stored, {backlog} events to process, {pending} sends")
             time.sleep(10)
 
-        stored_ids = list(
-            Message.objects.filter(whatsapp_message_id__startswith=prefix).values_list("whatsapp_message_id", flat=True)
-        )
-        per_wamid = collections.Counter(stored_ids)
+        # The workers may still be processing: read the unprocessed events before the stored
+        # messages, so an event processed between the two reads is counted stored, not lost.
         waiting = set()  # wamids in raw events kept but not processed yet
         for raw in WebhookEvent.objects.filter(processed_at__isnull=True).values_list("body", flat=True):
             for entry in json.loads(bytes(raw)).get("entry", []):
                 for change in entry.get("changes", []):
                     waiting.update(m.get("id") for m in change.get("value", {}).get("messages", []))
+        stored_ids = list(
+            Message.objects.filter(whatsapp_message_id__startswith=prefix).values_list("whatsapp_message_id", flat=True)
+        )
+        per_wamid = collections.Counter(stored_ids)
         waiting -= set(stored_ids)
         expected = {inbound.wamid(n) for n in inbound.delivered}
         sends = simulator_sends(sim_url) or []
@@ -420,6 +426,9 @@ def main():
         figures = {
             "inbound_deliveries": inbound.total,
             "inbound_acknowledged": len(inbound.delivered),
+            # The posters wait for each answer, so a server slower than --rate stretches the load.
+            "load_seconds": round(load_seconds),
+            "inbound_achieved_rate": round(inbound.total / load_seconds, 1),
             "inbound_given_up": len(inbound.given_up),
             "inbound_posts": sum(inbound.answers.values()),
             "inbound_retries": sum(inbound.answers.values()) - len(inbound.delivered),
@@ -485,8 +494,9 @@ def write_report(path, args, began, faults, figures, checks, has_simulator):
     lines = [
         "# Soak run",
         "",
-        f"- Started {began:%Y-%m-%d %H:%M} UTC; {args.duration:.0f} s of load at {args.rate:.0f} deliveries/s and "
-        f"{args.send_rate:.0f} sends/s, then up to {args.settle:.0f} s for the sweepers.",
+        f"- Started {began:%Y-%m-%d %H:%M} UTC; {args.duration:.0f} s of load planned at {args.rate:.0f} "
+        f"deliveries/s and {args.send_rate:.0f} sends/s, then up to "
+        f"{args.settle:.0f} s for the backlog and the sweepers.",
         f"- Mode: {'dry run (Redis and PostgreSQL restarts skipped)' if args.dry_run else 'full'}"
         + ("" if has_simulator else "; no Cloud API simulator in this tree, so no sends"),
         f"- Faults: {'; '.join(faults) or 'none'}",

@@ -23,7 +23,14 @@ class ConversationAdmin(admin.ModelAdmin):
     list_display = ("display_name", "other_party", "wa_user_id", "unread_count", "last_message_at", "last_inbound_at")
     search_fields = ("other_party", "wa_user_id", "contact_name")
     list_filter = (("last_message_at", admin.DateFieldListFilter),)
-    readonly_fields = ("created_at", "updated_at", "last_message_at", "last_message_preview", "last_inbound_at")
+    readonly_fields = (
+        "created_at",
+        "updated_at",
+        "last_message_at",
+        "last_message_preview",
+        "last_inbound_at",
+        "last_created_at",
+    )
     ordering = ("-last_message_at",)
 
 

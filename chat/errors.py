@@ -46,6 +46,8 @@ INTERRUPTED_TITLE = "Sending was interrupted"
 # A send whose answer never came: Meta may have accepted it (integrations.outbound).
 UNCERTAIN_TITLE = "No answer from WhatsApp"
 TEMPLATE_TITLE = "Template check failed"
+# The cache or database failed before the request, on every try (integrations.outbound): nothing left.
+UNAVAILABLE_TITLE = "This system was unavailable before sending"
 
 
 def describe_send_error(code, title=""):
@@ -61,6 +63,11 @@ def describe_send_error(code, title=""):
         return (
             "The worker stopped while sending, so WhatsApp may or may not have accepted the message. "
             "Check with the customer before resending."
+        )
+    if title == UNAVAILABLE_TITLE:
+        return (
+            "This system's cache or database was unavailable on every try, so the message never reached "
+            "WhatsApp. Resend it."
         )
     if title:
         return f"WhatsApp did not accept the message: {title}."

@@ -25,6 +25,10 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Bumped by every change the inbox shows; the sidebar poll's cursor.
     updated_at = models.DateTimeField(default=timezone.now)
+    # The newest created_at among the conversation's messages (last_message_at follows WhatsApp's
+    # timestamps instead). A conversation has a message since T exactly when this is >= T, so the
+    # statistics count active conversations here, not over messages.
+    last_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [("use_chat", "Can use the WhatsApp chat")]
@@ -33,6 +37,8 @@ class Conversation(models.Model):
             models.Index(fields=["-last_message_at", "-id"], name="conversation_activity_idx"),
             # Used by the sidebar poll (what changed since the cursor).
             models.Index(fields=["updated_at"], name="conversation_updated_idx"),
+            # Used by api_selectors.message_stats (conversations with a message in the period).
+            models.Index(fields=["last_created_at"], name="conversation_stats_idx"),
         ]
 
     def __str__(self):
@@ -212,6 +218,31 @@ class Message(models.Model):
     @property
     def is_media(self):
         return self.message_type in self.MEDIA_TYPES
+
+
+class MessageDayCount(models.Model):
+    """How many messages of one direction and type were stored on one day.
+
+    The daily rollup behind /api/whatsapp/stats: chat.services.conversation_apply_message
+    adds each new message in its own transaction, seed_demo adds its bulk inserts, and
+    `manage.py rebuild_message_stats` recounts it from the messages. A day is a calendar
+    day in settings.TIME_ZONE (chat.stats.stats_day); changing TIME_ZONE needs a rebuild.
+    """
+
+    day = models.DateField()
+    direction = models.CharField(max_length=8, choices=Message.Direction.choices)
+    message_type = models.CharField(max_length=16, choices=Message.Type.choices)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # One row per key: the writers' update-then-create relies on it under concurrency.
+            # Its index serves the stats' day range too.
+            models.UniqueConstraint(fields=["day", "direction", "message_type"], name="message_day_count_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.direction} {self.message_type}: {self.count}"
 
 
 class MessageTemplate(models.Model):

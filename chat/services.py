@@ -5,10 +5,11 @@ admin action goes through these functions, so there is one path for each change.
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.stats import stats_count_message
 
 PREVIEW_LENGTH = 120
 PREVIEW_LABELS = {
@@ -88,24 +89,39 @@ def conversation_get_or_create(*, phone=None, user_id=None, name=""):
     return conversation
 
 
-def conversation_apply_message(*, message):
-    """Move the conversation's counters for a newly stored message.
+def conversation_apply_message(*, message, shown=True):
+    """Move the conversation's counters and the statistics for a newly stored message.
 
-    Must run in the transaction that stored the message. Only F() expressions
-    and conditional updates, so concurrent messages never lose a count and
-    last_message_at only moves forward.
+    Every new message passes through here, in the transaction that stored it (the
+    writers: message_queue for outbound, integrations.inbound for inbound). Only F()
+    expressions and conditional updates, so concurrent messages never lose a count and
+    last_message_at only moves forward. A message that shows nothing new (a removed
+    reaction, shown=False) still counts as activity and in the statistics, but leaves
+    the preview and the unread count alone.
+
+    Queries: two or three conditional UPDATEs of the conversation (last_created_at rides
+    on the first), plus chat.stats.stats_count_message (one UPDATE; an INSERT too for
+    the first message of its day, direction and type).
     """
     now = timezone.now()
     at = message.whatsapp_timestamp or message.created_at
     rows = Conversation.objects.filter(pk=message.conversation_id)
-    counters = {"updated_at": now}
-    if message.direction == Message.Direction.INBOUND and message.message_type != Message.Type.REACTION:
+    later = Q(last_created_at__isnull=True) | Q(last_created_at__lt=message.created_at)
+    counters = {
+        "updated_at": now,
+        # Used by the statistics: the newest created_at, never moved back.
+        "last_created_at": Case(When(later, then=Value(message.created_at)), default=F("last_created_at")),
+    }
+    inbound = message.direction == Message.Direction.INBOUND
+    if shown and inbound and message.message_type != Message.Type.REACTION:
         counters["unread_count"] = F("unread_count") + 1
     rows.update(**counters)
-    latest = {"last_message_at": at, "last_message_preview": message_preview(message)}
-    rows.filter(Q(last_message_at__isnull=True) | Q(last_message_at__lte=at)).update(**latest)
-    if message.direction == Message.Direction.INBOUND:
+    if shown:
+        latest = {"last_message_at": at, "last_message_preview": message_preview(message)}
+        rows.filter(Q(last_message_at__isnull=True) | Q(last_message_at__lte=at)).update(**latest)
+    if inbound:
         rows.filter(Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)).update(last_inbound_at=at)
+    stats_count_message(message=message)
 
 
 def _enqueue_send(message):

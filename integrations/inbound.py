@@ -474,10 +474,7 @@ def _store_message(msg, kind, customer, wamid, at, metadata):
             message.save()
     except IntegrityError as exc:
         raise _Duplicate from exc
-    if visible:
-        conversation_apply_message(message=message)
-    else:
-        _touch_conversation(conversation, at or message.created_at)
+    conversation_apply_message(message=message, shown=visible)
     if kind == "system":
         _follow_identity_change(message, conversation, _obj(msg.get("system")))
     if message.media_state == Message.MediaState.PENDING:
@@ -514,13 +511,6 @@ def _follow_identity_change(message, conversation, system):
             applied = False
     message.data = {**message.data, "identity_change": {**changes, "applied": applied}}
     Message.objects.filter(pk=message.pk).update(data=message.data)
-
-
-def _touch_conversation(conversation, at):
-    """An inbound event that shows nothing new (a removed reaction) still counts as the customer's activity."""
-    rows = Conversation.objects.filter(pk=conversation.pk)
-    rows.update(updated_at=timezone.now())
-    rows.filter(Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)).update(last_inbound_at=at)
 
 
 def _common_data(msg, data, fields):

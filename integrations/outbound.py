@@ -34,19 +34,25 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
-from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, UNCERTAIN_TITLE
+from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, UNAVAILABLE_TITLE, UNCERTAIN_TITLE
 from chat.models import Conversation, Message
 from chat.phones import mask_phone
 from integrations import metrics
 from integrations.inbound import apply_pending_statuses
 from integrations.templates import TemplateInvalid, template_check
-from integrations.throughput import seconds_to_next_window, throughput_wait
+from integrations.throughput import throughput_wait
 from integrations.whatsapp import MIN_RETRY_DELAY, CloudAPIClient, WhatsAppError
 
 logger = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "madio:"
+
+# Our own infrastructure failing (the cache behind the throughput cap, the database) before
+# the request to Meta: nothing has left, so the send is tried again, never failed for good.
+INFRASTRUCTURE_ERRORS = (RedisError, ConnectionInterrupted, OperationalError, InterfaceError)
 
 
 class RetryLater(Exception):  # noqa: N818 - a signal to the task, not an error
@@ -170,7 +176,8 @@ def _wait_for_throughput(message):
     Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
         status=Message.Status.QUEUED, send_attempts=F("send_attempts") - 1, updated_at=timezone.now()
     )
-    raise RetryLater(seconds_to_next_window() + random.uniform(0, 1), reason="throughput cap")
+    # The schedule is booked at least max_wait ahead: come back about then, spread out.
+    raise RetryLater(max(1.0, settings.WHATSAPP_SEND_RATE_MAX_WAIT) * random.uniform(0.5, 1.5), reason="throughput cap")
 
 
 def _fail(message, *, code, title, details, now=None):
@@ -188,6 +195,27 @@ def _fail(message, *, code, title, details, now=None):
         "Message %s to %s failed: code %s, %s", message.pk, mask_phone(message.to_phone), code, (title or "")[:80]
     )
     return "failed"
+
+
+def _after_infrastructure_error(message, exc):
+    """The cache or database failed before the request: give the claim back and retry, counted and bounded."""
+    details = f"{type(exc).__name__} before the request to WhatsApp, on try {message.send_attempts}"
+    if message.send_attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
+        logger.error("Message %s: %s; no tries left", message.pk, details)
+        return _fail(message, code=None, title=UNAVAILABLE_TITLE, details=details)
+    countdown = retry_delay(attempt=message.send_attempts)
+    # The claim's increment of send_attempts stays: this try counts. If the database is the
+    # part that is down, this UPDATE fails too and the row stays "sending" for the sweeper.
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
+        status=Message.Status.QUEUED, updated_at=timezone.now()
+    )
+    logger.warning("Message %s: %s, nothing sent; retrying in %.1fs", message.pk, details, countdown)
+    raise RetryLater(countdown, reason=type(exc).__name__)
+
+
+def _internal_error(message, exc):
+    logger.exception("Message %s could not be sent", message.pk)
+    return _fail(message, code=None, title="Internal error while sending", details=type(exc).__name__)
 
 
 def _after_whatsapp_error(message, error):
@@ -249,8 +277,9 @@ def _save_sent(message, wamid, now):
 def message_deliver(*, message_id, client=None):
     """Send one queued outbound message; returns "sent", "failed" or "skipped".
 
-    Raises RetryLater when the task should run again (a retryable WhatsApp error, or
-    the business number's throughput cap is reached for longer than a worker waits).
+    Raises RetryLater when the task should run again (a retryable WhatsApp error, the
+    business number's throughput cap reached for longer than a worker waits, or the cache
+    or database failing before the request left).
     """
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if (
@@ -267,10 +296,12 @@ def message_deliver(*, message_id, client=None):
         return "skipped"  # another worker has it, or it was sent meanwhile
     message.refresh_from_db(fields=["send_attempts", "media_id", "data"])
     client = client or CloudAPIClient.from_settings()
+    requested = False
     try:
         send = _prepare(client, message)
         # The cap is taken right before the request, so sends leave at the rate, evenly spaced.
         _wait_for_throughput(message)
+        requested = True
         wamid = send()
     except WhatsAppError as error:
         return _after_whatsapp_error(message, error)
@@ -280,9 +311,12 @@ def message_deliver(*, message_id, client=None):
         return _fail(message, code=None, title=error.title, details=error.details)
     except RetryLater:
         raise
+    except INFRASTRUCTURE_ERRORS as exc:
+        if not requested:  # nothing left: safe to try again
+            return _after_infrastructure_error(message, exc)
+        return _internal_error(message, exc)
     except Exception as exc:
-        logger.exception("Message %s could not be sent", message.pk)
-        return _fail(message, code=None, title="Internal error while sending", details=type(exc).__name__)
+        return _internal_error(message, exc)
     # Meta has accepted the message. Until the next UPDATE commits, a crash leaves the
     # row "sending" with no wamid: the one window in which the outcome is not recorded
     # (see the module docstring). Keep anything else out of this gap.

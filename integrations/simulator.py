@@ -15,10 +15,12 @@ Control (no token; loopback only):
     GET  /                   a page with a form that sends an inbound customer message
     POST /_sim/inbound       the same as JSON: {"from", "type", "text", "name", ...}
     GET  /_sim/state         accepted sends, read receipts, webhook deliveries, faults
+    GET  /_sim/arrivals      send requests received per wall-clock second, the busiest second
+                             and the busiest one-second span (any start), and the rate
     POST /_sim/faults        {"to"?, "code", "http_status"?, "retry_after"?, "delay"?, "times"?, "as_status"?}
     DELETE /_sim/faults      clear the faults
     POST /_sim/config        {"status_mode", "status_delay", "read_receipts", "webhook_url", "seed"}
-    POST /_sim/reset         forget sends, reads, deliveries and faults
+    POST /_sim/reset         forget sends, reads, deliveries, faults and arrivals
 
 status_mode: "ordered" sends sent, delivered and read one delivery each, in order;
 "realistic" (the default for `make run`) batches some statuses into one delivery,
@@ -34,11 +36,13 @@ import html
 import itertools
 import json
 import logging
+import math
 import random
 import re
 import secrets
 import threading
 import time
+from collections import Counter
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -228,6 +232,35 @@ def invalid(details, code=100):
     return MetaError(code, f"(#{code}) {TITLES.get(code, 'Invalid parameter')}", details=details)
 
 
+def arrival_summary(times):
+    """Counts of send requests by their arrival times (seconds since the epoch), as the receiver saw them.
+
+    per_second counts each wall-clock second; busiest_window is the most arrivals in any
+    one-second span [t, t + 1), whatever t, so a cap's "never above N per second" holds
+    only if both busiest counts are at most N. The rate is arrivals per second between the
+    first and the last one.
+    """
+    times = sorted(times)
+    per_second = Counter(math.floor(at) for at in times)
+    second, in_second = max(per_second.items(), key=lambda item: (item[1], -item[0]), default=(None, 0))
+    start, best, first = None, 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1:
+            first += 1
+        if last - first + 1 > best:
+            start, best = times[first], last - first + 1
+    span = times[-1] - times[0] if times else 0
+    return {
+        "count": len(times),
+        "first_at": times[0] if times else None,
+        "last_at": times[-1] if times else None,
+        "rate": round((len(times) - 1) / span, 2) if span > 0 else None,
+        "per_second": [[at, count] for at, count in sorted(per_second.items())],
+        "busiest_second": {"second": second, "count": in_second},
+        "busiest_window": {"start": start, "count": best},
+    }
+
+
 class Simulator:
     """The Cloud API simulator: start() serves on host:port (0 picks a free port) in a thread."""
 
@@ -246,6 +279,7 @@ class Simulator:
         status_delay=1.0,
         read_receipts=True,
         seed=None,
+        clock=time.time,
     ):
         self.token = token
         self.app_secret = app_secret
@@ -257,8 +291,10 @@ class Simulator:
         self.status_delay = status_delay
         self.read_receipts = read_receipts
         self.rng = random.Random(seed)
+        self.clock = clock  # when send requests arrive (arrivals); tests may give their own
         self.lock = threading.Lock()
         self.sends, self.reads, self.deliveries, self.faults, self.inbound = [], [], [], [], []
+        self.arrivals = []  # the arrival time of every send request, accepted or refused
         self.media = {}
         self.templates = [dict(t) for t in SAMPLE_TEMPLATES]
         self._pending, self._sequence = [], itertools.count()
@@ -315,6 +351,12 @@ class Simulator:
                 "pending_deliveries": len(self._pending),
             }
 
+    def arrival_counts(self):
+        """Send requests received per second, as arrival_summary counts them."""
+        with self.lock:
+            times = list(self.arrivals)
+        return arrival_summary(times)
+
     def add_fault(
         self, *, code=None, to=None, http_status=None, retry_after=None, delay=0, times=None, as_status=False
     ):
@@ -351,6 +393,7 @@ class Simulator:
             self.deliveries.clear()
             self.faults.clear()
             self.inbound.clear()
+            self.arrivals.clear()
             self._pending.clear()
 
     def _take_fault(self, to):
@@ -368,6 +411,10 @@ class Simulator:
     # --- the Cloud API --------------------------------------------------------------------
 
     def handle_messages(self, body):
+        if not (isinstance(body, dict) and body.get("status") == "read"):  # a send, even one refused
+            at = self.clock()
+            with self.lock:
+                self.arrivals.append(at)
         if not isinstance(body, dict):
             raise invalid("The request body must be a JSON object")
         if body.get("messaging_product") != "whatsapp":
@@ -866,6 +913,8 @@ def _handler_for(simulator):
                 return self._send(200, item["data"], item["mime_type"])
             if method == "GET" and segments == ["state"]:
                 return self._send(200, simulator.state())
+            if method == "GET" and segments == ["arrivals"]:
+                return self._send(200, simulator.arrival_counts())
             if method == "POST" and segments == ["faults"]:
                 options = self._json()
                 allowed = {"to", "code", "http_status", "retry_after", "delay", "times", "as_status"}

@@ -238,7 +238,10 @@ def test_it_counts_the_messages_of_the_last_days_across_the_boundary(api_client)
     asha, ben, cara = customer("+919876543210"), customer("+447911123456"), customer("+14155550123")
 
     def at(conversation, direction, kind, age):
-        Message.objects.create(conversation=conversation, direction=direction, message_type=kind, created_at=now - age)
+        message = Message.objects.create(
+            conversation=conversation, direction=direction, message_type=kind, created_at=now - age
+        )
+        conversation_apply_message(message=message)  # as every writer does
 
     inside = timedelta(days=7) - timedelta(minutes=5)
     outside = timedelta(days=7) + timedelta(minutes=5)

@@ -437,46 +437,43 @@ def test_the_backfill_says_when_backup_is_off(sharepoint_off, conversation):
         call_command("sharepoint_backfill", stdout=StringIO())
 
 
-def test_the_admin_action_queues_failed_backups_again(
-    admin_client, settings, conversation, queued, django_capture_on_commit_callbacks
-):
+@pytest.fixture
+def admin_retry(admin_client, settings, django_capture_on_commit_callbacks):
+    """Run the admin's "back up again" action on some messages; returns the page it answers with."""
     from django.urls import reverse
 
     settings.SHAREPOINT_ENABLED = True
+
+    def retry(*messages):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(
+                reverse("admin:chat_message_changelist"),
+                {"action": "retry_sharepoint_backup", "_selected_action": [m.pk for m in messages]},
+                follow=True,
+            )
+        return response.content.decode()
+
+    return retry
+
+
+def test_the_admin_action_queues_failed_backups_again(admin_client, admin_retry, conversation, queued):
+    from django.urls import reverse
+
     failed = media_message(conversation, sharepoint_state=State.FAILED, sharepoint_error="403 accessDenied")
     done = media_message(conversation, sharepoint_state=State.UPLOADED, sharepoint_item_id="X")
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(
-            reverse("admin:chat_message_changelist"),
-            {"action": "retry_sharepoint_backup", "_selected_action": [failed.pk, done.pk]},
-            follow=True,
-        )
-
-    assert "1 backup queued." in response.content.decode()
+    assert "1 backup queued." in admin_retry(failed, done)
     assert queued == [failed.pk]
     assert reload(failed).sharepoint_state == State.PENDING
     assert admin_client.get(reverse("admin:chat_message_changelist"), {"sharepoint_state": "failed"}).status_code == 200
 
 
-def test_the_admin_action_leaves_a_file_that_is_being_uploaded(
-    admin_client, settings, conversation, queued, django_capture_on_commit_callbacks
-):
-    from django.urls import reverse
-
-    settings.SHAREPOINT_ENABLED = True
+def test_the_admin_action_leaves_a_file_that_is_being_uploaded(admin_retry, conversation, queued):
     uploading = media_message(conversation, sharepoint_state=State.UPLOADING)
     stuck = media_message(conversation, sharepoint_state=State.UPLOADING)
     age(stuck, updated_at=timezone.now() - timedelta(hours=2))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(
-            reverse("admin:chat_message_changelist"),
-            {"action": "retry_sharepoint_backup", "_selected_action": [uploading.pk, stuck.pk]},
-            follow=True,
-        )
-
-    assert "1 backup queued." in response.content.decode()
+    assert "1 backup queued." in admin_retry(uploading, stuck)
     assert queued == [stuck.pk]
     assert reload(uploading).sharepoint_state == State.UPLOADING
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from integrations.simulator import INBOUND_TYPES, Simulator
+from integrations.simulator import INBOUND_TYPES, Simulator, arrival_summary
 
 CUSTOMER = "+919876543210"
 ROOT = Path(__file__).resolve().parents[2]
@@ -371,3 +371,38 @@ def test_make_run_serves_the_simulator_beside_the_app(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+def test_it_counts_send_requests_by_the_second_they_arrive_in():
+    arrivals = iter([100.2, 100.9, 101.05, 101.1, 101.8])  # an injected clock: one reading per send request
+    simulator = Simulator(port=0, status_mode="none", clock=lambda: next(arrivals)).start()
+    try:
+        simulator.add_fault(code=131000, times=1)
+        assert send(simulator).status_code == 500  # refused, but it arrived: counted
+        for _ in range(4):
+            assert send(simulator).status_code == 200
+        read = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"}
+        assert post(simulator, f"{simulator.phone_number_id}/messages", read).status_code == 200  # not a send
+        counts = requests.get(f"{simulator.url}/_sim/arrivals", timeout=5).json()
+    finally:
+        simulator.stop()
+    assert counts["count"] == 5
+    assert counts["per_second"] == [[100, 2], [101, 3]]
+    assert counts["busiest_second"] == {"second": 101, "count": 3}
+    assert counts["busiest_window"] == {"start": 100.2, "count": 4}  # 100.2 to 101.1, across two seconds
+    assert counts["rate"] == round(4 / 1.6, 2)
+
+
+def test_it_finds_a_busier_one_second_span_than_any_wall_clock_second():
+    counts = arrival_summary([10.6, 10.8, 11.1, 11.5, 12.7, 13.6])
+    assert counts["per_second"] == [[10, 2], [11, 2], [12, 1], [13, 1]]
+    assert counts["busiest_second"] == {"second": 10, "count": 2}  # the first of the busiest
+    assert counts["busiest_window"] == {"start": 10.6, "count": 4}
+    assert arrival_summary([])["busiest_window"] == {"start": None, "count": 0}
+
+
+def test_it_forgets_arrivals_on_reset(simulator):
+    assert send(simulator).status_code == 200
+    assert simulator.arrival_counts()["count"] == 1
+    assert requests.post(f"{simulator.url}/_sim/reset", timeout=5).status_code == 200
+    assert simulator.arrival_counts()["count"] == 0

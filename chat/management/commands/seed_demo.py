@@ -4,7 +4,8 @@ Every message type, inbound and outbound, delivery statuses, unread messages, me
 metadata, replies, reactions and entity links; a few long conversations and many short
 ones. Conversation counters (last message, preview, unread count, last inbound) are
 computed while generating and written with the conversations, so they agree with the
-messages exactly as chat.services would have left them.
+messages exactly as chat.services would have left them; the statistics' daily rollup is
+aggregated from the new rows once they are in.
 
 Used by the benchmarks (benchmarks/run.py seeds 1,000 and 1,000,000 messages) and for
 demos. Plain ORM bulk_create, so it runs on any backend Django supports.
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message
 from chat.services import message_preview
+from chat.stats import stats_add_messages
 from links.models import EntityLink
 
 # Weights of each type among messages (outbound templates are ordinary in business chats).
@@ -245,6 +247,7 @@ def counters_for(messages):
         "unread_count": sum(1 for m in inbound if not m.read and m.message_type != Message.Type.REACTION),
         "last_inbound_at": inbound[-1].created_at if inbound else None,
         "updated_at": last.created_at,
+        "last_created_at": max(m.created_at for m in messages),
     }
 
 
@@ -372,6 +375,8 @@ class Command(BaseCommand):
             connections.close_all()
             with multiprocessing.get_context("fork").Pool(jobs) as pool:
                 stored = sum(pool.map(_seed_part_star, parts))
+        # The statistics' daily rollup, aggregated by the database over this seed's rows (their ids start at base_id).
+        stats_add_messages(messages=Message.objects.filter(pk__gte=base_id))
         # The ids were chosen here, not by the database: move its sequence past them.
         with connection.cursor() as cursor:
             for statement in connection.ops.sequence_reset_sql(no_style(), [Message]):
