@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from chat.changes import messages_touched
+
 
 class Conversation(models.Model):
     """One customer, as the inbox lists them.
@@ -60,6 +62,25 @@ class Conversation(models.Model):
     def service_window_open(self, now=None):
         ends = self.service_window_ends_at
         return ends is not None and (now or timezone.now()) < ends
+
+
+class MessageQuerySet(models.QuerySet):
+    """Marks the conversations whose messages a bulk write changed (chat.changes), for the idle poll."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        rows = super().bulk_create(objs, *args, **kwargs)
+        messages_touched(row.conversation_id for row in rows)
+        return rows
+
+    def update(self, **kwargs):
+        if "updated_at" not in kwargs:  # not a change the page shows (see Message.updated_at)
+            return super().update(**kwargs)
+        # Which conversations, read before the update: its filter may no longer match after it.
+        conversation_ids = set(self.order_by().values_list("conversation_id", flat=True).distinct())
+        count = super().update(**kwargs)
+        if count:
+            messages_touched(conversation_ids)
+        return count
 
 
 class Message(models.Model):
@@ -167,6 +188,9 @@ class Message(models.Model):
     # Set when a temporary failure outlasted the task's retries: the sweeper tries again after it.
     sharepoint_retry_at = models.DateTimeField(null=True, blank=True)
 
+    # Marks the conversation of every bulk write for the idle poll (chat.changes); save() does the same.
+    objects = MessageQuerySet.as_manager()
+
     class Meta:
         db_table = "whatsapp_messages"
         indexes = [
@@ -186,6 +210,10 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.direction} {self.message_type} {self.pk}"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        messages_touched([self.conversation_id])
 
     @property
     def is_media(self):

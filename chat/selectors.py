@@ -9,6 +9,7 @@ message, whether it was retried) is fetched for the whole batch at once.
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
+from chat import changes
 from chat.models import Conversation, Message, MessageTemplate
 from chat.phones import InvalidPhone, looks_like_phone, normalize_phone
 from links.models import EntityLink
@@ -16,7 +17,8 @@ from links.models import EntityLink
 HISTORY_PAGE = 50
 SIDEBAR_LIMIT = 50
 SIDEBAR_MAX = 1000  # "Show more" stops here; search finds the rest
-ENTITY_VIEW_LIMIT = 200
+ENTITY_PAGE = 50  # the entity view's first page and each older page
+ENTITY_MAX = 1000  # a poll re-renders at most this many loaded messages
 # A poll re-reads rows changed in the last few seconds before its cursor, so a
 # transaction that took its updated_at before a poll but committed after it is
 # still seen; such a row is rendered at most twice, never missed.
@@ -134,20 +136,31 @@ def messages_changed(*, conversation, after_id, since):
 
     New means id > after_id; changed means an older row whose updated_at is after
     the cursor (the time of the previous poll, less CURSOR_SLACK). A new or changed
-    reaction re-renders the bubble it reacts to. When nothing changed this is one
-    indexed query that returns no message rows.
+    reaction re-renders the bubble it reacts to.
+
+    When the conversation's change mark (chat.changes) is older than the cursor,
+    nothing changed and the messages table is not read at all. Otherwise the two
+    conditions are two queries, each a range scan of its own index
+    (message_history_idx, message_changed_idx): one query with an OR between them
+    can fall back to reading the whole conversation.
     """
-    changed_filter = Q(id__gt=after_id)
+    in_conversation = Message.objects.filter(conversation=conversation)
     if since is not None:
-        changed_filter |= Q(updated_at__gt=since - CURSOR_SLACK)
-    rows = list(
-        Message.objects.filter(conversation=conversation)
-        .filter(changed_filter)
-        .order_by("id")
-        .values_list("id", "message_type", "reply_to_whatsapp_id")
-    )
+        marked_at = changes.messages_marked_at(conversation.pk)
+        if marked_at is None:  # expired or lost: the newest updated_at, on message_changed_idx
+            newest = in_conversation.aggregate(at=Max("updated_at"))["at"]
+            # A change commits within CURSOR_SLACK of its updated_at (the cursor relies on it too).
+            marked_at = (newest + CURSOR_SLACK).timestamp() if newest else 0.0
+            changes.messages_seen(conversation.pk, marked_at)
+        if marked_at < (since - CURSOR_SLACK).timestamp():
+            return [], [], after_id
+    columns = ("id", "message_type", "reply_to_whatsapp_id")
+    rows = dict.fromkeys(in_conversation.filter(id__gt=after_id).order_by("id").values_list(*columns))
+    if since is not None:
+        rows.update(dict.fromkeys(in_conversation.filter(updated_at__gt=since - CURSOR_SLACK).values_list(*columns)))
     if not rows:
         return [], [], after_id
+    rows = sorted(rows)
     newest_id = max(after_id, rows[-1][0])
     wanted = {row[0] for row in rows if row[1] != Message.Type.REACTION}
     targets = {row[2] for row in rows if row[1] == Message.Type.REACTION and row[2]}
@@ -164,20 +177,54 @@ def approved_templates():
     return list(MessageTemplate.objects.filter(status="APPROVED").order_by("name", "language"))
 
 
-def entity_messages(*, entity_type, entity_id, limit=ENTITY_VIEW_LIMIT):
-    """The newest messages linked to one ERP record, grouped by conversation.
+def entity_messages(*, entity_type, entity_id, before_id=None, down_to_id=None, limit=ENTITY_PAGE):
+    """A page of the messages linked to one ERP record, grouped by conversation.
 
-    Returns [(conversation, [messages oldest first])], the most recently active
-    conversation first.
+    The newest `limit` linked messages older than before_id (all of them: the first
+    page), or, for the poll of a view that loaded older pages, every one from
+    down_to_id on (at most ENTITY_MAX). Returns (groups, has_more, oldest_id):
+    groups are [(conversation, [messages oldest first])], the most recently active
+    conversation first; has_more says whether older linked messages exist.
+
+    Keyset on the links' message ids, read from entity_link_lookup_idx, so a page
+    costs the same whatever the size of the messages table.
     """
-    linked = EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id, message_id=OuterRef("pk"))
-    rows = list(_bubble_rows().select_related("conversation").filter(Exists(linked)).order_by("-id")[:limit])
-    rows.reverse()
-    messages_decorate(rows)
+    links = EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id)
+    if down_to_id is not None:
+        ids = list(
+            links.filter(message_id__gte=down_to_id)
+            .order_by("-message_id")
+            .values_list("message_id", flat=True)[:ENTITY_MAX]
+        )
+        oldest_id = ids[-1] if ids else down_to_id
+        has_more = links.filter(message_id__lt=oldest_id).exists()
+    else:
+        if before_id is not None:
+            links = links.filter(message_id__lt=before_id)
+        ids = list(links.order_by("-message_id").values_list("message_id", flat=True)[: limit + 1])
+        has_more = len(ids) > limit
+        ids = ids[:limit]
+        oldest_id = ids[-1] if ids else before_id
+    rows = messages_decorate(_bubble_rows().select_related("conversation").filter(pk__in=ids).order_by("id"))
     groups = {}
     for message in rows:
         groups.setdefault(message.conversation_id, (message.conversation, []))[1].append(message)
-    return sorted(groups.values(), key=lambda group: group[1][-1].pk, reverse=True)
+    groups = sorted(groups.values(), key=lambda group: group[1][-1].pk, reverse=True)
+    return groups, has_more, oldest_id or 0
+
+
+def entity_conversations_shown(*, entity_type, entity_id, conversation_ids, from_id):
+    """Which of these conversations already have a group on a view that shows the record's messages from from_id on."""
+    return set(
+        EntityLink.objects.filter(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            message_id__gte=from_id,
+            message__conversation_id__in=conversation_ids,
+        )
+        .values_list("message__conversation_id", flat=True)
+        .distinct()
+    )
 
 
 def entity_cursor(*, entity_type, entity_id):

@@ -19,4 +19,5 @@ urlpatterns = [
     # path: ERP ids such as "INV/2026/7" may contain slashes.
     path("whatsapp-chat/entity/<str:entity_type>/<path:entity_id>/", views.entity, name="entity"),
     path("whatsapp-chat/entity/<str:entity_type>/<path:entity_id>/poll", views.entity_poll, name="entity_poll"),
+    path("whatsapp-chat/entity/<str:entity_type>/<path:entity_id>/older", views.entity_older, name="entity_older"),
 ]

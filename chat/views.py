@@ -410,7 +410,10 @@ def media(request, message_id):
 @chat_user_required
 @require_GET
 def entity(request, entity_type, entity_id):
-    """The messages linked to one ERP record, grouped by conversation; an ERP page frames it."""
+    """The messages linked to one ERP record, grouped by conversation; an ERP page frames it.
+
+    The newest ENTITY_PAGE of them, and a loader for older ones (entity_older).
+    """
     entity = _checked_entity(entity_type, entity_id)
     context = _entity_context(request, entity)
     if _is_partial(request):
@@ -421,11 +424,41 @@ def entity(request, entity_type, entity_id):
 @chat_user_required
 @require_GET
 def entity_poll(request, entity_type, entity_id):
+    """204 while nothing changed; else the groups again, down to the oldest message loaded (`from`)."""
     entity = _checked_entity(entity_type, entity_id)
     cursor = _entity_cursor(entity)
     if request.GET.get("cursor") == cursor:
         return HttpResponse(status=204)
-    return render(request, "chat/_entity_groups.html", _entity_context(request, entity, cursor=cursor))
+    context = _entity_context(request, entity, cursor=cursor, down_to=_int_param(request, "from"))
+    return render(request, "chat/_entity_groups.html", context)
+
+
+@chat_user_required
+@require_GET
+def entity_older(request, entity_type, entity_id):
+    """The ENTITY_PAGE linked messages before `before`: into their groups when shown, else as new groups below."""
+    entity = _checked_entity(entity_type, entity_id)
+    before = _int_param(request, "before")
+    if before is None:
+        raise BadRequest("before is required.")
+    groups, has_more, oldest_id = selectors.entity_messages(
+        entity_type=entity[0], entity_id=entity[1], before_id=before
+    )
+    shown = selectors.entity_conversations_shown(
+        entity_type=entity[0], entity_id=entity[1], conversation_ids=[c.pk for c, _ in groups], from_id=before
+    )
+    context = {
+        "entity": entity,
+        "into_shown": [group for group in groups if group[0].pk in shown],
+        "new_groups": [group for group in groups if group[0].pk not in shown],
+        "has_more": has_more,
+        "oldest_id": oldest_id,
+        "poll_from": oldest_id,
+        # The poll keeps what is loaded now; its change cursor stays the page's.
+        "cursor": request.GET.get("cursor", "")[:200],
+        "poll_seconds": settings.CHAT_POLL_SECONDS,
+    }
+    return render(request, "chat/_entity_older.html", context)
 
 
 def _checked_entity(entity_type, entity_id):
@@ -441,11 +474,17 @@ def _entity_cursor(entity):
     return f"{values['links']}.{values['newest_link'] or 0}.{changed}"
 
 
-def _entity_context(request, entity, cursor=None):
-    groups = selectors.entity_messages(entity_type=entity[0], entity_id=entity[1])
+def _entity_context(request, entity, cursor=None, down_to=None):
+    groups, has_more, oldest_id = selectors.entity_messages(
+        entity_type=entity[0], entity_id=entity[1], down_to_id=down_to
+    )
     context = {
         "entity": entity,
         "groups": groups,
+        "has_more": has_more,
+        "oldest_id": oldest_id,
+        # Once older pages are loaded, the poll re-renders down to the oldest of them.
+        "poll_from": oldest_id if down_to is not None else None,
         "cursor": cursor or _entity_cursor(entity),
         "poll_seconds": settings.CHAT_POLL_SECONDS,
     }

@@ -208,6 +208,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sessions are read from the cache and written through to the database (Django's cached_db),
+# so a poll costs no session query, a cache flush logs nobody out, and while Redis is down
+# they come from the database instead of failing every page.
+SESSION_ENGINE = "madio_whatsapp.sessions"
+# How long chat.access may trust a cached "may use the chat" answer. Group and permission
+# changes made through Django (the admin, the ORM) clear it at once; this bounds anything else.
+CHAT_PERMISSION_CACHE_SECONDS = read("CHAT_PERMISSION_CACHE_SECONDS", env.int, 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = flag("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from chat.changes import messages_mark_back
 from chat.models import Conversation, Message
 from chat.services import conversation_apply_message
 
@@ -41,11 +42,15 @@ def make_message(conversation, direction="inbound", *, apply=True, **fields):
 
 
 def backdate(*rows, seconds=60):
-    """Move updated_at into the past, so a poll's cursor is after every change."""
+    """Move updated_at into the past, so a poll's cursor is after every change.
+
+    The conversations of the messages get their change marks (chat.changes) moved back with them.
+    """
     at = timezone.now() - timezone.timedelta(seconds=seconds)
     for row in rows:
         type(row).objects.filter(pk=row.pk).update(updated_at=at)
         row.updated_at = at
+    messages_mark_back({row.conversation_id for row in rows if isinstance(row, Message)}, at)
 
 
 @pytest.fixture

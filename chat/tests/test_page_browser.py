@@ -306,6 +306,30 @@ def test_it_links_a_message_from_its_bubble_and_the_entity_view_shows_only_linke
     page.screenshot(path=shots / "entity-view.png")
 
 
+def test_it_pages_the_entity_view_into_its_groups_and_keeps_the_pages_through_polls(page, live_server, agent):
+    asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
+    carl = make_conversation(phone="+447911123456", name="Carl Jones", inbound_ago=timezone.timedelta(hours=1))
+    first_of_carl = make_message(carl, message_body="Carl's old note")
+    entity_link_create(message=first_of_carl, entity_type="project", entity_id="7")
+    asha_messages = []
+    for n in range(55):
+        asha_messages.append(make_message(asha, message_body=f"Site note {n}"))
+        entity_link_create(message=asha_messages[-1], entity_type="project", entity_id="7")
+    log_in(page, live_server, agent)
+    page.goto(f"{live_server.url}{reverse('chat:entity', args=['project', '7'])}")
+    expect(page.locator(".msg")).to_have_count(50)
+    expect(page.locator(".entity-group")).to_have_count(1)
+    page.locator("#entity-older button").click()
+    expect(page.locator(".msg")).to_have_count(56)
+    expect(page.locator(f"#entity-group-{asha.pk} .msg").first).to_contain_text("Site note 0")
+    expect(page.locator(".entity-group").last).to_contain_text("Carl's old note")
+    expect(page.locator("#entity-older")).to_have_count(0)
+    newest = make_message(asha, message_body="Fresh from site")
+    entity_link_create(message=newest, entity_type="project", entity_id="7")
+    expect(page.locator(".msg", has_text="Fresh from site")).to_be_visible(timeout=POLL_WAIT)
+    expect(page.locator(".msg")).to_have_count(57)
+
+
 def test_it_loads_older_history_when_scrolling_up_and_keeps_the_view_still(page, live_server, agent):
     asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
     for n in range(120):
