@@ -77,6 +77,8 @@ class MessageQuerySet(models.QuerySet):
             return super().update(**kwargs)
         # Which conversations, read before the update: its filter may no longer match after it.
         conversation_ids = set(self.order_by().values_list("conversation_id", flat=True).distinct())
+        if not conversation_ids:
+            return 0  # no row matches: the UPDATE would change nothing (as if it had run a moment earlier)
         count = super().update(**kwargs)
         if count:
             messages_touched(conversation_ids)

@@ -68,7 +68,8 @@ def test_a_one_status_delivery_costs_six_queries_whatever_the_history(django_ass
     ours.refresh_from_db()
     assert ours.status == "delivered"
     assert ours.sent_at == ours.delivered_at is not None  # delivered implies sent
-    # A late "sent" changes nothing; finding out why reads the message under a lock.
+    # A late "sent" changes nothing (the conversation look-up finds no row to update, so no
+    # UPDATE runs); finding out why reads the message under a lock.
     late = stored(status("sent"))
     with django_assert_num_queries(6):
         process_webhook_event(late)
