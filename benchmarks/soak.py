@@ -9,7 +9,7 @@ sweepers and asserts: every inbound message stored exactly once, every outbound 
 accepted by the simulator exactly once, none left queued, no delivery answered 500. The
 figures go to benchmarks/SOAK.md; the exit status says whether the assertions held.
 
-    python benchmarks/soak.py [--duration 300] [--rate 200] [--send-rate 20] [--dry-run]
+    python benchmarks/soak.py [--duration 180] [--rate 200] [--send-rate 20] [--settle 600] [--dry-run]
 
 --dry-run kills the workers (its own processes) but only logs the Redis and PostgreSQL
 restarts, which would interrupt everyone else using this machine's servers.
@@ -294,11 +294,11 @@ def simulator_sends(sim_url):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=300, help="Seconds of load (the faults fit in it).")
+    parser.add_argument("--duration", type=float, default=180, help="Seconds of load (the faults fit in it).")
     parser.add_argument("--rate", type=float, default=200, help="Webhook deliveries per second.")
     parser.add_argument("--send-rate", type=float, default=20, help="Outbound sends queued per second.")
     parser.add_argument(
-        "--settle", type=float, default=300, help="Most seconds to wait afterwards for the backlog and the sweepers."
+        "--settle", type=float, default=600, help="Most seconds to wait afterwards for the backlog and the sweepers."
     )
     parser.add_argument("--dry-run", action="store_true", help="Skip the Redis and PostgreSQL restarts.")
     parser.add_argument("--report", default=str(ROOT / "benchmarks" / "SOAK.md"))
@@ -391,6 +391,7 @@ def main():
 
         prefix = f"wamid.SOAK{RUN}x"
         deadline = time.monotonic() + args.settle
+        last_progress, last_seen = time.monotonic(), None
         while True:
             from django.db import connection
 
@@ -399,7 +400,10 @@ def main():
             pending = Message.objects.filter(pk__in=outbound.queued, status__in=["queued", "sending"]).count()
             backlog = WebhookEvent.objects.filter(processed_at__isnull=True).count()
             settled = stored >= len(inbound.delivered) and pending == 0 and backlog == 0
-            if settled or time.monotonic() > deadline:
+            if (stored, pending, backlog) != last_seen:
+                last_progress, last_seen = time.monotonic(), (stored, pending, backlog)
+            stalled = time.monotonic() - last_progress > 90  # nothing moves: waiting longer shows nothing new
+            if settled or stalled or time.monotonic() > deadline:
                 break
             log(f"settling: {stored} of {len(inbound.delivered)} stored, {backlog} events to process, {pending} sends")
             time.sleep(10)
