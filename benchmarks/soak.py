@@ -391,7 +391,6 @@ def main():
 
         prefix = f"wamid.SOAK{RUN}x"
         deadline = time.monotonic() + args.settle
-        last_progress, last_seen = time.monotonic(), None
         while True:
             from django.db import connection
 
@@ -400,10 +399,8 @@ def main():
             pending = Message.objects.filter(pk__in=outbound.queued, status__in=["queued", "sending"]).count()
             backlog = WebhookEvent.objects.filter(processed_at__isnull=True).count()
             settled = stored >= len(inbound.delivered) and pending == 0 and backlog == 0
-            if (stored, pending, backlog) != last_seen:
-                last_progress, last_seen = time.monotonic(), (stored, pending, backlog)
-            stalled = time.monotonic() - last_progress > 90  # nothing moves: waiting longer shows nothing new
-            if settled or stalled or time.monotonic() > deadline:
+            # No early stop when nothing moves: events whose task died with a killed worker wait for the sweeper.
+            if settled or time.monotonic() > deadline:
                 break
             log(f"settling: {stored} of {len(inbound.delivered)} stored, {backlog} events to process, {pending} sends")
             time.sleep(10)
