@@ -57,6 +57,7 @@ class MessageAdmin(admin.ModelAdmin):
         "delivered_at",
         "seen_at",
         "failed_at",
+        "send_started_at",
         "sharepoint_state",
         "sharepoint_item_id",
         "sharepoint_error",

@@ -179,6 +179,9 @@ class Message(models.Model):
     seen_at = models.DateTimeField(null=True, blank=True)  # the customer read it
     failed_at = models.DateTimeField(null=True, blank=True)
     send_attempts = models.PositiveSmallIntegerField(default=0)
+    # Set right before this try's request to WhatsApp leaves (cleared by each claim): a row
+    # stuck "sending" without it never reached WhatsApp and can safely be sent again.
+    send_started_at = models.DateTimeField(null=True, blank=True)
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=255, blank=True)
     error_details = models.TextField(blank=True)

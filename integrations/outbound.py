@@ -11,15 +11,22 @@ conditional UPDATE; only the worker whose UPDATE changed the row sends it, and a
 with a whatsapp_message_id is never claimed. A redelivered task (acks_late after a
 worker crash) or a sweeper re-enqueue therefore finds nothing to do.
 
-The one gap: Meta accepted the send, but the worker died before the UPDATE that saves
-the wamid committed. Nothing is sent in between (the save is the very next statement),
-so the window is one round trip to the database. Such a row stays "sending" and is
-never sent again automatically: after WHATSAPP_SWEEP_SENDING_AFTER_MINUTES the sweeper
-marks it failed as "Sending was interrupted", and staff decide whether to resend. The
-send carries biz_opaque_callback_data "madio:<message id>", which Meta echoes in every
-status, so the webhook can still tie such a message's statuses to the row. The same
-rule holds for a send whose answer never came (read timeout, connection dropped after
-the request went out): Meta may have accepted it, so it is not repeated.
+Right before the request leaves, one more conditional UPDATE stamps send_started_at
+(each claim clears it). A worker that dies between its claim and that stamp (during the
+upload, the template check or the wait for the throughput cap) sent nothing: the
+sweeper puts such a row back in the queue after WHATSAPP_SWEEP_SENDING_AFTER_MINUTES,
+and it is sent once, later. The stamp only lands while the row is still this worker's
+claim, so a sweeper that re-queued a slow worker's row wins and that worker sends nothing.
+
+The one gap: the stamp is set, and the worker died before the UPDATE that saves the
+wamid committed. Meta may have accepted the message; nothing else is sent in between,
+so the window is one request and one round trip to the database. Such a row stays
+"sending" and is never sent again automatically: the sweeper marks it failed as
+"Sending was interrupted", and staff decide whether to resend. The send carries
+biz_opaque_callback_data "madio:<message id>", which Meta echoes in every status, so
+the webhook can still tie such a message's statuses to the row. The same rule holds
+for a send whose answer never came (read timeout, connection dropped after the request
+went out): Meta may have accepted it, so it is not repeated.
 """
 
 import logging
@@ -274,6 +281,14 @@ def _save_sent(message, wamid, now):
             time.sleep(0.5 * 2**attempt)
 
 
+def _mark_request_leaving(message):
+    """Stamp the row, durably, right before the request: from here on Meta may accept it."""
+    stamped = Message.objects.filter(
+        pk=message.pk, status=Message.Status.SENDING, send_started_at=None, whatsapp_message_id=None
+    ).update(send_started_at=timezone.now())
+    return stamped == 1
+
+
 def message_deliver(*, message_id, client=None):
     """Send one queued outbound message; returns "sent", "failed" or "skipped".
 
@@ -290,7 +305,10 @@ def message_deliver(*, message_id, client=None):
     ):
         return "skipped"
     claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, whatsapp_message_id=None).update(
-        status=Message.Status.SENDING, send_attempts=F("send_attempts") + 1, updated_at=timezone.now()
+        status=Message.Status.SENDING,
+        send_attempts=F("send_attempts") + 1,
+        send_started_at=None,
+        updated_at=timezone.now(),
     )
     if claimed != 1:
         return "skipped"  # another worker has it, or it was sent meanwhile
@@ -301,6 +319,8 @@ def message_deliver(*, message_id, client=None):
         send = _prepare(client, message)
         # The cap is taken right before the request, so sends leave at the rate, evenly spaced.
         _wait_for_throughput(message)
+        if not _mark_request_leaving(message):
+            return "skipped"  # the sweeper took the claim back meanwhile: another try sends it
         requested = True
         wamid = send()
     except WhatsAppError as error:
@@ -360,14 +380,16 @@ def message_mark_read_remote(*, message_id, client=None):
 
 
 def messages_sweep(*, now=None, enqueue=None):
-    """Re-enqueue outbound messages left queued; settle those stuck "sending". Returns both counts.
+    """Re-enqueue outbound messages left queued; settle those stuck "sending". Returns the counts.
 
     Queued rows untouched for WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES (the broker was down,
     a task was lost) get a new task; the claim makes an extra task harmless. Rows
     "sending" for WHATSAPP_SWEEP_SENDING_AFTER_MINUTES belong to a worker that died
-    mid-send: WhatsApp may have accepted them, so they are marked failed ("Sending was
+    mid-send. Those whose request never left (no send_started_at) go back to the queue
+    and get a new task, until their tries run out; those whose request may have left
+    could have been accepted by WhatsApp, so they are marked failed ("Sending was
     interrupted"), never sent again by themselves.
-    Each run handles at most WHATSAPP_SWEEP_BATCH rows, so its cost is bounded.
+    Each run handles at most WHATSAPP_SWEEP_BATCH rows of each kind, so its cost is bounded.
     """
     now = now or timezone.now()
     if enqueue is None:
@@ -385,26 +407,51 @@ def messages_sweep(*, now=None, enqueue=None):
     if stale:
         # Touched, so the next sweep waits a full period before trying these again.
         Message.objects.filter(pk__in=stale, status=Message.Status.QUEUED).update(updated_at=now)
-        for pk in stale:
-            enqueue(pk)
     sending_before = now - timedelta(minutes=settings.WHATSAPP_SWEEP_SENDING_AFTER_MINUTES)
-    stuck = list(
-        outbound.filter(status=Message.Status.SENDING, updated_at__lt=sending_before)
+    stuck = outbound.filter(status=Message.Status.SENDING, updated_at__lt=sending_before)
+    never_left = list(
+        stuck.filter(send_started_at=None, send_attempts__lt=settings.WHATSAPP_SEND_MAX_ATTEMPTS)
         .order_by("created_at")
-        .values_list("pk", "conversation_id")[:batch]
+        .values_list("pk", flat=True)[:batch]
     )
-    if stuck:
-        Message.objects.filter(pk__in=[pk for pk, _ in stuck], status=Message.Status.SENDING).update(
+    if never_left:
+        # The same conditions again, so a worker that stamped its request meanwhile keeps its claim.
+        Message.objects.filter(
+            pk__in=never_left, status=Message.Status.SENDING, send_started_at=None, updated_at__lt=sending_before
+        ).update(status=Message.Status.QUEUED, updated_at=now)
+    settled = list(stuck.order_by("created_at").values_list("pk", "conversation_id", "send_started_at")[:batch])
+    if settled:
+        _settle_stuck(
+            [pk for pk, _, started in settled if started is not None],
+            now,
+            title=INTERRUPTED_TITLE,
+            details="The worker stopped during the send. WhatsApp may have accepted it; "
+            "check with the customer before resending.",
+        )
+        _settle_stuck(
+            [pk for pk, _, started in settled if started is None],
+            now,
+            title=UNAVAILABLE_TITLE,
+            details="The worker stopped before the request left, on every try; nothing was sent.",
+        )
+        Conversation.objects.filter(pk__in={cid for _, cid, _ in settled}).update(updated_at=now)
+        logger.warning("Marked %s message(s) stuck while sending as failed", len(settled))
+    for pk in stale + never_left:
+        enqueue(pk)
+    if stale:
+        logger.info("Re-enqueued %s message(s) left queued", len(stale))
+    if never_left:
+        logger.info("Re-queued %s message(s) whose worker stopped before sending", len(never_left))
+    return {"requeued": len(stale) + len(never_left), "failed": len(settled)}
+
+
+def _settle_stuck(pks, now, *, title, details):
+    if pks:
+        Message.objects.filter(pk__in=pks, status=Message.Status.SENDING).update(
             status=Message.Status.FAILED,
             failed_at=now,
             error_code=None,
-            error_title=INTERRUPTED_TITLE,
-            error_details="The worker stopped during the send. WhatsApp may have accepted it; "
-            "check with the customer before resending.",
+            error_title=title,
+            error_details=details,
             updated_at=now,
         )
-        Conversation.objects.filter(pk__in={cid for _, cid in stuck}).update(updated_at=now)
-        logger.warning("Marked %s message(s) stuck while sending as interrupted", len(stuck))
-    if stale:
-        logger.info("Re-enqueued %s message(s) left queued", len(stale))
-    return {"requeued": len(stale), "interrupted": len(stuck)}

@@ -8,7 +8,7 @@ from celery.exceptions import Retry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, describe_send_error
+from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, UNAVAILABLE_TITLE, describe_send_error
 from chat.models import Message, MessageTemplate
 from chat.services import message_queue, message_send_text
 from integrations.outbound import UNCERTAIN_TITLE, RetryLater, message_deliver, messages_sweep, retry_delay
@@ -271,12 +271,114 @@ def test_it_sends_once_when_the_worker_dies_between_send_and_save(whatsapp, conv
     assert (message.status, message.whatsapp_message_id) == (Message.Status.SENDING, None)
     assert message_send_task(message.pk) == "skipped"  # acks_late redelivers: the claim holds
     later = timezone.now() + timezone.timedelta(minutes=16)
-    assert messages_sweep(now=later, enqueue=lambda pk: None) == {"requeued": 0, "interrupted": 1}
+    assert messages_sweep(now=later, enqueue=lambda pk: None) == {"requeued": 0, "failed": 1}
     message.refresh_from_db()
     assert message.status == Message.Status.FAILED
     assert message.error_title == INTERRUPTED_TITLE
     assert "before resending" in describe_send_error(message.error_code, message.error_title)
     assert len(sends(whatsapp)) == 1
+
+
+def a_document(conversation, agent):
+    upload = SimpleUploadedFile("plan.pdf", b"%PDF-1.4 plan", content_type="application/pdf")
+    return message_queue(
+        conversation=conversation,
+        author=agent,
+        message_type=Message.Type.DOCUMENT,
+        file=upload,
+        file_name="plan.pdf",
+        mime_type="application/pdf",
+    )
+
+
+class DiesDuringTheUpload(CloudAPIClient):
+    def upload_media(self, *args, **kwargs):
+        raise WorkerDied
+
+
+def after_the_sweepers_wait():
+    return timezone.now() + timezone.timedelta(minutes=16)
+
+
+def test_it_sends_again_once_when_the_worker_died_before_the_request_left(whatsapp, conversation, agent):
+    message = a_document(conversation, agent)
+    with pytest.raises(WorkerDied):
+        message_deliver(message_id=message.pk, client=DiesDuringTheUpload.from_settings())
+    message.refresh_from_db()
+    assert (message.status, message.send_started_at) == (Message.Status.SENDING, None)
+    enqueued = []
+    assert messages_sweep(now=after_the_sweepers_wait(), enqueue=enqueued.append) == {"requeued": 1, "failed": 0}
+    assert enqueued == [message.pk]
+    assert message_send_task(message.pk) == "sent"
+    assert message_send_task(message.pk) == "skipped"  # the killed worker's own task, redelivered
+    message.refresh_from_db()
+    assert (message.status, message.send_attempts) == (Message.Status.SENT, 2)
+    assert message.send_started_at is not None
+    assert len(sends(whatsapp)) == 1
+
+
+def test_a_slow_worker_whose_claim_the_sweeper_took_back_sends_nothing(whatsapp, conversation, agent):
+    message = a_document(conversation, agent)
+    enqueued = []
+
+    class SweptWhileUploading(CloudAPIClient):
+        def upload_media(self, *args, **kwargs):
+            media_id = super().upload_media(*args, **kwargs)
+            messages_sweep(now=after_the_sweepers_wait(), enqueue=enqueued.append)
+            return media_id
+
+    assert message_deliver(message_id=message.pk, client=SweptWhileUploading.from_settings()) == "skipped"
+    assert sends(whatsapp) == []
+    assert enqueued == [message.pk]
+    assert message_send_task(message.pk) == "sent"
+    assert len(sends(whatsapp)) == 1
+    assert len(whatsapp.media) == 1  # the new try reuses the media id the slow one stored
+
+
+def test_a_stamp_from_an_earlier_try_does_not_count_for_the_next(whatsapp, conversation, agent):
+    whatsapp.add_fault(code=131000, times=1)
+    message = a_document(conversation, agent)
+    with pytest.raises(Retry):
+        message_send_task(message.pk)  # this try's request left, and WhatsApp refused it
+    assert Message.objects.get(pk=message.pk).send_started_at is not None
+    Message.objects.filter(pk=message.pk).update(media_id="")  # so the next try uploads again
+    with pytest.raises(WorkerDied):
+        message_deliver(message_id=message.pk, client=DiesDuringTheUpload.from_settings())
+    assert messages_sweep(now=after_the_sweepers_wait(), enqueue=lambda pk: None) == {"requeued": 1, "failed": 0}
+    assert message_send_task(message.pk) == "sent"
+
+
+def test_a_worker_that_keeps_dying_before_the_request_stops_after_the_last_try(whatsapp, conversation, agent, settings):
+    settings.WHATSAPP_SEND_MAX_ATTEMPTS = 2
+    message = a_document(conversation, agent)
+    for _ in range(2):
+        with pytest.raises(WorkerDied):
+            message_deliver(message_id=message.pk, client=DiesDuringTheUpload.from_settings())
+        result = messages_sweep(now=after_the_sweepers_wait(), enqueue=lambda pk: None)
+    assert result == {"requeued": 0, "failed": 1}
+    message.refresh_from_db()
+    assert (message.status, message.error_title) == (Message.Status.FAILED, UNAVAILABLE_TITLE)
+    assert "nothing was sent" in message.error_details
+    assert sends(whatsapp) == []
+
+
+def test_rows_sending_before_the_stamp_existed_are_never_sent_again(whatsapp, conversation, agent):
+    """Migration 0005: a row already "sending" may have left, so it is stamped as if it had."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("chat.migrations.0005_message_send_started_at")
+    message = message_send_text(conversation=conversation, author=agent, body="Mid-upgrade")
+    waiting = message_send_text(conversation=conversation, author=agent, body="Still queued")
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.SENDING, send_attempts=1)
+
+    migration.stamp_rows_already_sending(apps, None)
+
+    assert messages_sweep(now=after_the_sweepers_wait(), enqueue=lambda pk: None) == {"requeued": 1, "failed": 1}
+    message.refresh_from_db()
+    assert message.error_title == INTERRUPTED_TITLE
+    assert Message.objects.get(pk=waiting.pk).send_started_at is None
 
 
 def test_it_sweeps_messages_left_queued_and_never_sends_them_twice(whatsapp, conversation, agent):
@@ -287,9 +389,9 @@ def test_it_sweeps_messages_left_queued_and_never_sends_them_twice(whatsapp, con
     message_send_task(sent.pk)
     Message.objects.filter(pk__in=[stale.pk, sent.pk]).update(created_at=old, updated_at=old)
     enqueued = []
-    assert messages_sweep(enqueue=enqueued.append) == {"requeued": 1, "interrupted": 0}
+    assert messages_sweep(enqueue=enqueued.append) == {"requeued": 1, "failed": 0}
     assert enqueued == [stale.pk]
-    assert messages_sweep(enqueue=enqueued.append) == {"requeued": 0, "interrupted": 0}  # not every minute
+    assert messages_sweep(enqueue=enqueued.append) == {"requeued": 0, "failed": 0}  # not every minute
     assert message_send_task(stale.pk) == "sent"
     assert message_send_task(stale.pk) == "skipped"  # the original task, arriving late
     assert [s["body"]["text"]["body"] for s in sends(whatsapp)] == ["Already out", "Broker was down"]

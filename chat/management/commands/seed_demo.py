@@ -180,6 +180,7 @@ class Seeder:
         else:
             message.from_user = self.agent
             message.send_attempts = 1
+            message.send_started_at = at + timedelta(milliseconds=500)
             message.sent_at = at + timedelta(seconds=1)
             if index % FAILED_EVERY == FAILED_EVERY - 1:
                 message.status = Message.Status.FAILED
