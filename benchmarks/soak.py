@@ -424,6 +424,10 @@ def main():
         out_statuses = collections.Counter(
             Message.objects.filter(pk__in=outbound.queued).values_list("status", flat=True)
         )
+        # Tries per send: more than one means a retry, or a re-queue after a worker died before its request.
+        out_attempts = collections.Counter(
+            Message.objects.filter(pk__in=outbound.queued).values_list("send_attempts", flat=True)
+        )
         figures = {
             "inbound_deliveries": inbound.total,
             "inbound_acknowledged": len(inbound.delivered),
@@ -447,6 +451,7 @@ def main():
             "outbound_duplicates": sum(count - 1 for count in accepted if count > 1),
             "outbound_not_accepted": sum(1 for count in accepted if count == 0),
             "outbound_statuses": dict(out_statuses),
+            "outbound_tries": dict(sorted(out_attempts.items())),
             "conversations": Conversation.objects.count(),
         }
     finally:
