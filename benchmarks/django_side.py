@@ -69,9 +69,34 @@ def url(name, *args, query=""):
         return None
 
 
+ENTITY = ("project", "1")
+ENTITY_LINKS = 60  # more than the entity view's first page of 50, at both sizes
+
+
+def busy_entity(user):
+    """Make sure the measured record has more links than one page, so both sizes render the same 50 bubbles.
+
+    seed_demo links about one message in a hundred, so its busy record has hundreds of links at a
+    million messages but only a handful at a thousand; the newest unlinked messages make up the rest.
+    """
+    from links.models import EntityLink
+
+    entity_type, entity_id = ENTITY
+    linked = EntityLink.objects.filter(entity_type=entity_type, entity_id=entity_id)
+    missing = ENTITY_LINKS - linked.count()
+    if missing > 0:
+        candidates = Message.objects.exclude(pk__in=linked.values("message_id")).order_by("-id")[:missing]
+        EntityLink.objects.bulk_create(
+            EntityLink(message=m, entity_type=entity_type, entity_id=entity_id, created_at=m.created_at, created_by=user)
+            for m in candidates
+        )
+    return linked.count()
+
+
 def inbox(_options):
     """Everything the inbox measurements need: auth headers, ids and the URLs to hit."""
     user = bench_user()
+    entity_links = busy_entity(user)
     longest = list(Conversation.objects.annotate(n=Count("messages")).order_by("-n", "id").values_list("id", "n")[:2])
     (a, a_count), (b, _) = longest[0], longest[-1]
     ids = list(Message.objects.filter(conversation_id=a).order_by("-id").values_list("id", flat=True)[:2])
@@ -95,7 +120,7 @@ def inbox(_options):
             url("chat:conversation_poll", a, query=f"after={ids[-1]}&since={newest_at}&open={open_flag}"),
             headers_page,
         ),
-        "entity view": (url("chat:entity", "project", "1"), headers_page),
+        "entity view": (url("chat:entity", *ENTITY), headers_page),
         "older history, deep": (url("chat:conversation_older", a, query=f"before={deep}"), headers_page),
         "stats?days=30 (API)": (url("api:stats", query="days=30"), headers_api),
         "stats?days=365 (API, whole history)": (url("api:stats", query="days=365"), headers_api),
@@ -104,6 +129,7 @@ def inbox(_options):
         "messages": Message.objects.count(),
         "conversations": Conversation.objects.count(),
         "longest_conversation": {"id": a, "messages": a_count, "deep_before_id": deep},
+        "entity": {"record": "/".join(ENTITY), "links": entity_links},
         "endpoints": {name: {"url": u, "headers": h} for name, (u, h) in endpoints.items()},
     }
 
