@@ -87,7 +87,9 @@ def busy_entity(user):
     if missing > 0:
         candidates = Message.objects.exclude(pk__in=linked.values("message_id")).order_by("-id")[:missing]
         EntityLink.objects.bulk_create(
-            EntityLink(message=m, entity_type=entity_type, entity_id=entity_id, created_at=m.created_at, created_by=user)
+            EntityLink(
+                message=m, entity_type=entity_type, entity_id=entity_id, created_at=m.created_at, created_by=user
+            )
             for m in candidates
         )
     return linked.count()
