@@ -113,6 +113,7 @@ def inbox(_options):
     poll = url("chat:conversation_poll", a, query=f"after={ids[0]}&since={now}&open={open_flag}")
     endpoints = {
         "trivial JSON view (baseline)": (url("bench_trivial"), headers_page),
+        "trivial view, logged in (session, user, permission)": (url("bench_trivial_logged_in"), headers_page),
         "sidebar first page": (url("chat:sidebar") or url("chat:page"), headers_page),
         "open conversation (newest 50)": (url("chat:conversation", b), headers_page),
         "poll, nothing new": (poll, headers_page),

@@ -727,6 +727,14 @@ def report(meta, ingest, check, inbox, sends, memory, notes):
                     f"**{ratio(*(Figure([r['p50_ms'] for r in figures[k]], 'ms') for k in (idle, trivial)))}** "
                     "(p50 latency)"
                 )
+        logged_in = next((name for name in small[1] if name.startswith("trivial view, logged in")), None)
+        for info, figures in (small, large):
+            if logged_in and figures.get(logged_in) and figures.get(idle):
+                lines.append(
+                    f"- Poll with nothing new / logged-in trivial view at {info['messages']:,} messages (what the "
+                    f"poll adds to authentication): "
+                    f"**{ratio(*(Figure([r['p50_ms'] for r in figures[k]], 'ms') for k in (idle, logged_in)))}**"
+                )
         lines.append("")
     if sends:
         lines += [

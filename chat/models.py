@@ -84,6 +84,13 @@ class MessageQuerySet(models.QuerySet):
             messages_touched(conversation_ids)
         return count
 
+    def update_in(self, conversation_id, **kwargs):
+        """update() of rows in one conversation the caller knows: marks it without reading the rows first."""
+        count = models.QuerySet.update(self.filter(conversation_id=conversation_id), **kwargs)
+        if count and "updated_at" in kwargs:
+            messages_touched([conversation_id])
+        return count
+
 
 class Message(models.Model):
     """A WhatsApp message, inbound or outbound; the seed's whatsapp_messages."""

@@ -180,8 +180,11 @@ def _wait_for_throughput(message):
     ):
         return
     # Waiting is no failed try: back to queued, the attempt not counted, and the task rescheduled.
-    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
-        status=Message.Status.QUEUED, send_attempts=F("send_attempts") - 1, updated_at=timezone.now()
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update_in(
+        message.conversation_id,
+        status=Message.Status.QUEUED,
+        send_attempts=F("send_attempts") - 1,
+        updated_at=timezone.now(),
     )
     # The schedule is booked at least max_wait ahead: come back about then, spread out.
     raise RetryLater(max(1.0, settings.WHATSAPP_SEND_RATE_MAX_WAIT) * random.uniform(0.5, 1.5), reason="throughput cap")
@@ -189,7 +192,8 @@ def _wait_for_throughput(message):
 
 def _fail(message, *, code, title, details, now=None):
     now = now or timezone.now()
-    Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update(
+    Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update_in(
+        message.conversation_id,
         status=Message.Status.FAILED,
         failed_at=now,
         error_code=code,
@@ -213,8 +217,8 @@ def _after_infrastructure_error(message, exc):
     countdown = retry_delay(attempt=message.send_attempts)
     # The claim's increment of send_attempts stays: this try counts. If the database is the
     # part that is down, this UPDATE fails too and the row stays "sending" for the sweeper.
-    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
-        status=Message.Status.QUEUED, updated_at=timezone.now()
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update_in(
+        message.conversation_id, status=Message.Status.QUEUED, updated_at=timezone.now()
     )
     logger.warning("Message %s: %s, nothing sent; retrying in %.1fs", message.pk, details, countdown)
     raise RetryLater(countdown, reason=type(exc).__name__)
@@ -237,7 +241,8 @@ def _after_whatsapp_error(message, error):
         countdown = retry_delay(attempt=message.send_attempts, error=error)
         now = timezone.now()
         # Back to queued, so the retried task can claim it again; the error stays visible meanwhile.
-        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update(
+        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update_in(
+            message.conversation_id,
             status=Message.Status.QUEUED,
             error_code=error.code,
             error_title=(error.title or "")[:255],
@@ -262,7 +267,8 @@ def _save_sent(message, wamid, now):
     """Store the wamid Meta gave; a brief database outage is waited out rather than lost."""
     for attempt in range(SAVE_TRIES):
         try:
-            Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update(
+            Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update_in(
+                message.conversation_id,
                 whatsapp_message_id=wamid,
                 status=Message.Status.SENT,
                 sent_at=now,
@@ -304,7 +310,8 @@ def message_deliver(*, message_id, client=None):
         or message.status != Message.Status.QUEUED
     ):
         return "skipped"
-    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, whatsapp_message_id=None).update(
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, whatsapp_message_id=None).update_in(
+        message.conversation_id,
         status=Message.Status.SENDING,
         send_attempts=F("send_attempts") + 1,
         send_started_at=None,

@@ -59,6 +59,22 @@ def test_it_marks_the_conversations_an_update_of_updated_at_touched_and_no_other
     assert Message.objects.get(pk=sent.pk).status == "delivered"
 
 
+def test_an_update_in_a_known_conversation_marks_it_and_changes_no_other(db):
+    busy, quiet = make_conversation(phone="+919876543210"), make_conversation(phone="+14155550123")
+    sent = make_message(busy, "outbound", status="sent")
+    elsewhere = make_message(quiet, "outbound", status="sent")
+    forget_mark(busy)
+    forget_mark(quiet)
+    rows = Message.objects.filter(pk__in=[sent.pk, elsewhere.pk])
+    assert rows.update_in(busy.pk, status="delivered", updated_at=timezone.now()) == 1
+    assert is_recent(busy)
+    assert not is_recent(quiet)
+    assert Message.objects.get(pk=elsewhere.pk).status == "sent"
+    forget_mark(busy)
+    assert rows.update_in(busy.pk, media_id="123") == 1  # a change the page does not show
+    assert not is_recent(busy)
+
+
 def test_it_leaves_the_mark_alone_for_an_update_the_page_does_not_show(chat):
     message = make_message(chat)
     forget_mark(chat)
