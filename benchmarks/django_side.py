@@ -20,10 +20,12 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 from django.db.models import Count, Sum  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from chat.models import Conversation, Message  # noqa: E402
+from chat.poll_pass import poll_pass_issue  # noqa: E402
 from integrations.models import WebhookEvent  # noqa: E402
 
 BENCH_USER = "bench-agent"
@@ -108,8 +110,13 @@ def inbox(_options):
     newest_at = quote(Message.objects.get(pk=ids[0]).updated_at.isoformat())
     open_flag = "1" if chat.service_window_open() else "0"
     htmx = "HX-Request: true"
-    headers_page = [f"Cookie: {session_cookie(user)}", htmx]
+    cookie = session_cookie(user)
+    headers_page = [f"Cookie: {cookie}", htmx]
     headers_api = [f"Authorization: Bearer {jwt_for(user)}"]
+    # The pass a page's poll carries (chat.poll_pass), issued for this session as the page would be.
+    page_request = RequestFactory().get("/")
+    page_request.COOKIES.update([cookie.split("=", 1)])
+    open_flag += f"&pass={quote(poll_pass_issue(page_request, chat))}"
     poll = url("chat:conversation_poll", a, query=f"after={ids[0]}&since={now}&open={open_flag}")
     endpoints = {
         "trivial JSON view (baseline)": (url("bench_trivial"), headers_page),

@@ -7,7 +7,9 @@ admin, the ORM: a user's groups or permissions, a group's permissions, a deleted
 group, a saved user) forget the affected answers at once; anything else, such as
 SQL typed into the database, takes effect within that many seconds. A lost
 cache only means asking the database again. is_active is read from the user row
-on every request, so deactivating someone always applies at once.
+on every request, so deactivating someone always applies at once; the one
+exception is an idle poll's "nothing changed" (chat.poll_pass), which shows no
+data and is answered for at most the same number of seconds.
 """
 
 import logging

@@ -1,20 +1,24 @@
-"""When a conversation's messages last changed, kept in the cache for the 3-second poll.
+"""When a conversation or its messages last changed, kept in the cache for the 3-second poll.
 
 An idle conversation poll asks "did anything change after my cursor?". With this
-mark it can answer from the cache without reading the messages table.
+mark it can answer from the cache without reading the messages table, and with a
+poll pass (chat.poll_pass) without reading the database at all.
 
 Writers: every write of a Message marks its conversation, from the model itself
 (Message.save, and MessageQuerySet.bulk_create and .update when updated_at is
-set; see chat.models), so no code path has to remember to. The mark is the time
+set; see chat.models), and so does every write of the Conversation row that
+sets updated_at (Conversation.save, ConversationQuerySet.update) and its
+deletion, so no code path has to remember to. The mark is the time
 of the write, set inside the writer's transaction. A poll that reads it before
 the rows are visible finds nothing and answers 204, which keeps the client's
 cursor, so its next polls look again and find the rows once committed. Like the
 cursor itself, this relies on a transaction committing within CURSOR_SLACK of
 its writes.
 
-Readers (chat.selectors.messages_changed): a mark older than the cursor (less
-CURSOR_SLACK) means nothing changed. No mark (expired, cache lost) is read back
-from the table: the newest updated_at plus CURSOR_SLACK, one query on
+Readers (chat.selectors.messages_changed, chat.poll_pass): a mark older than the
+cursor (less CURSOR_SLACK) means nothing changed. No mark (expired, cache lost)
+is read back from the tables: the newest updated_at of the conversation and of
+its messages plus CURSOR_SLACK, one query on
 message_changed_idx, left as the mark with cache.add so a reader never hides a
 writer's newer mark. Marks compare clocks of different processes, as the cursor
 already does with updated_at; CURSOR_SLACK covers small skews.

@@ -149,6 +149,7 @@ def messages_changed(*, conversation, after_id, since):
         marked_at = changes.messages_marked_at(conversation.pk)
         if marked_at is None:  # expired or lost: the newest updated_at, on message_changed_idx
             newest = in_conversation.aggregate(at=Max("updated_at"))["at"]
+            newest = max(filter(None, (newest, conversation.updated_at)), default=None)
             # A change commits within CURSOR_SLACK of its updated_at (the cursor relies on it too).
             marked_at = (newest + CURSOR_SLACK).timestamp() if newest else 0.0
             changes.messages_seen(conversation.pk, marked_at)

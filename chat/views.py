@@ -25,6 +25,7 @@ from chat import forms, selectors, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user
 from chat.message_templates import TemplateRefused, template_fill
 from chat.models import Message
+from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
@@ -169,16 +170,43 @@ def conversation(request, pk):
     since = selectors.cursor_now()
     chat = get_conversation_for_user(request.user, pk)
     services.conversation_mark_read(conversation=chat, user=request.user)
-    context = {**_base_context(request), **_sidebar_context(request, chat.pk), **_pane_context(chat, since)}
+    context = {
+        **_base_context(request),
+        **_sidebar_context(request, chat.pk),
+        **_pane_context(chat, since),
+        "poll_pass": poll_pass_issue(request, chat),
+    }
     if _is_partial(request):
         return render(request, "chat/_pane_swap.html", context)
     return render(request, "chat/page.html", context)
 
 
-@chat_user_required
 @require_GET
 def conversation_poll(request, pk):
-    """New bubbles appended, changed ones replaced in place; 204 when nothing changed."""
+    """New bubbles appended, changed ones replaced in place; 204 when nothing changed.
+
+    An idle poll with a valid pass is answered from the cache alone (chat.poll_pass);
+    every other poll logs in, checks the permission and reads the conversation.
+    """
+    window_ends = poll_pass_read(request, pk)
+    if window_ends is not None and _poll_is_idle(request, pk, window_ends):
+        return HttpResponse(status=204)
+    return _conversation_poll(request, pk, has_pass=window_ends is not None)
+
+
+def _poll_is_idle(request, pk, window_ends):
+    try:
+        since = _time_param(request, "since")
+    except BadRequest:
+        return False  # the full path answers it, after the login check
+    was_open = request.GET.get("open") == "1"
+    return since is not None and poll_is_idle(
+        conversation_id=pk, window_ends=window_ends, since=since, was_open=was_open
+    )
+
+
+@chat_user_required
+def _conversation_poll(request, pk, *, has_pass):
     since = _time_param(request, "since")
     after = _int_param(request, "after", 0)
     was_open = request.GET.get("open") == "1"
@@ -187,7 +215,9 @@ def conversation_poll(request, pk):
     new, changed, newest = selectors.messages_changed(conversation=chat, after_id=after, since=since)
     header_changed = since is None or chat.updated_at > since - selectors.CURSOR_SLACK
     window_changed = _window_open(chat) != was_open
-    if not (new or changed or header_changed or window_changed):
+    # A page whose pass expired gets a fresh one (the sentinel alone) rather than a 204 that keeps the old.
+    renew_pass = "pass" in request.GET and not has_pass
+    if not (new or changed or header_changed or window_changed or renew_pass):
         return HttpResponse(status=204)
     # The composer (and its templates) is only re-rendered when the window opened or closed.
     composer = _composer_context(chat) if window_changed else {"window_open": was_open}
@@ -204,6 +234,7 @@ def conversation_poll(request, pk):
         "header_changed": header_changed,
         "window_changed": window_changed,
         "poll_seconds": settings.CHAT_POLL_SECONDS,
+        "poll_pass": poll_pass_issue(request, chat),
     }
     return render(request, "chat/_poll.html", context)
 

@@ -44,13 +44,13 @@ def make_message(conversation, direction="inbound", *, apply=True, **fields):
 def backdate(*rows, seconds=60):
     """Move updated_at into the past, so a poll's cursor is after every change.
 
-    The conversations of the messages get their change marks (chat.changes) moved back with them.
+    The conversations (and those of the messages) get their change marks (chat.changes) moved back with them.
     """
     at = timezone.now() - timezone.timedelta(seconds=seconds)
     for row in rows:
         type(row).objects.filter(pk=row.pk).update(updated_at=at)
         row.updated_at = at
-    messages_mark_back({row.conversation_id for row in rows if isinstance(row, Message)}, at)
+    messages_mark_back({row.pk if isinstance(row, Conversation) else row.conversation_id for row in rows}, at)
 
 
 @pytest.fixture
