@@ -32,9 +32,11 @@ BENCH_USER = "bench-agent"
 
 
 def bench_user():
-    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER, defaults={"is_staff": True})
-    user.set_unusable_password()
-    user.save()
+    user, created = get_user_model().objects.get_or_create(username=BENCH_USER, defaults={"is_staff": True})
+    if created or user.has_usable_password():
+        # Once: a new unusable password changes the session hash and would log out every earlier session.
+        user.set_unusable_password()
+        user.save()
     user.groups.add(Group.objects.get(name="WhatsApp agents"))
     return user
 

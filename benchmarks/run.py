@@ -518,20 +518,28 @@ def measure_inbox(procs, databases, settings):
         info = django_side(database, "inbox")
         port = free_port()
         start_web(procs, database, port, name=f"gunicorn-{database}")
-        sides.append((info, port, {}))
+        sides.append((info, port, {}, database))
+
+    def fresh(endpoint, database, name):
+        # A page's poll pass lasts a minute and the page gets a new one with every full answer; wrk
+        # replays one URL, so a URL with a pass is asked for afresh before each run.
+        return django_side(database, "inbox")["endpoints"][name] if "pass=" in endpoint["url"] else endpoint
+
     for name in sides[0][0]["endpoints"]:
-        endpoints = [info["endpoints"][name] for info, _, _ in sides]
+        endpoints = [info["endpoints"][name] for info, _, _, _ in sides]
         if any(endpoint["url"] is None for endpoint in endpoints):
-            for _, _, figures in sides:
+            for _, _, figures, _ in sides:
                 figures[name] = None
             continue
-        for (_info, port, figures), endpoint in zip(sides, endpoints, strict=True):
+        for (_info, port, figures, database), endpoint in zip(sides, endpoints, strict=True):
+            endpoint = fresh(endpoint, database, name)
             # Warm-up, not recorded: imports, connections and the first read's mark-as-read.
             wrk(f"http://127.0.0.1:{port}{endpoint['url']}", script=ROOT / "benchmarks" / "get.lua",
                 args=endpoint["headers"], seconds=1, connections=4)  # fmt: skip
             figures[name] = []
         for run in range(settings.runs):
-            for (info, port, figures), endpoint in zip(sides, endpoints, strict=True):
+            for (info, port, figures, database), endpoint in zip(sides, endpoints, strict=True):
+                endpoint = fresh(endpoint, database, name)
                 log(f"inbox at {info['messages']:,} messages {run + 1}/{settings.runs}: {name}")
                 figures[name].append(
                     wrk(
@@ -539,7 +547,7 @@ def measure_inbox(procs, databases, settings):
                         args=endpoint["headers"], seconds=settings.inbox_seconds, connections=4,
                     )
                 )  # fmt: skip
-    return [(info, figures) for info, _, figures in sides]
+    return [(info, figures) for info, _, figures, _ in sides]
 
 
 # --- Measure 3: sending ------------------------------------------------------------
