@@ -110,7 +110,7 @@ def inbox(_options):
     chat = Conversation.objects.get(pk=a)
     now = quote(timezone.now().isoformat())  # "+00:00" must not turn into a space
     newest_at = quote(Message.objects.get(pk=ids[0]).updated_at.isoformat())
-    open_flag = "1" if chat.service_window_open() else "0"
+    window = "1" if chat.service_window_open() else "0"
     htmx = "HX-Request: true"
     cookie = session_cookie(user)
     headers_page = [f"Cookie: {cookie}", htmx]
@@ -118,8 +118,8 @@ def inbox(_options):
     # The pass a page's poll carries (chat.poll_pass), issued for this session as the page would be.
     page_request = RequestFactory().get("/")
     page_request.COOKIES.update([cookie.split("=", 1)])
-    open_flag += f"&pass={quote(poll_pass_issue(page_request, chat))}"
-    poll = url("chat:conversation_poll", a, query=f"after={ids[0]}&since={now}&open={open_flag}")
+    page_state = f"open={window}&pass={quote(poll_pass_issue(page_request, chat))}"
+    poll = url("chat:conversation_poll", a, query=f"after={ids[0]}&since={now}&{page_state}")
     endpoints = {
         "trivial JSON view (baseline)": (url("bench_trivial"), headers_page),
         "trivial view, logged in (session, user, permission)": (url("bench_trivial_logged_in"), headers_page),
@@ -129,7 +129,7 @@ def inbox(_options):
         # A client that saw the message before the newest polled before the newest arrived: its cursor is
         # older than that message (with `now`, the conversation's change mark would rightly answer 204).
         "poll, one new message": (
-            url("chat:conversation_poll", a, query=f"after={ids[-1]}&since={newest_at}&open={open_flag}"),
+            url("chat:conversation_poll", a, query=f"after={ids[-1]}&since={newest_at}&{page_state}"),
             headers_page,
         ),
         "entity view": (url("chat:entity", *ENTITY), headers_page),

@@ -431,6 +431,7 @@ def messages_sweep(*, now=None, enqueue=None):
         _settle_stuck(
             [pk for pk, _, started in settled if started is not None],
             now,
+            started=True,
             title=INTERRUPTED_TITLE,
             details="The worker stopped during the send. WhatsApp may have accepted it; "
             "check with the customer before resending.",
@@ -438,6 +439,7 @@ def messages_sweep(*, now=None, enqueue=None):
         _settle_stuck(
             [pk for pk, _, started in settled if started is None],
             now,
+            started=False,
             title=UNAVAILABLE_TITLE,
             details="The worker stopped before the request left, on every try; nothing was sent.",
         )
@@ -452,9 +454,10 @@ def messages_sweep(*, now=None, enqueue=None):
     return {"requeued": len(stale) + len(never_left), "failed": len(settled)}
 
 
-def _settle_stuck(pks, now, *, title, details):
+def _settle_stuck(pks, now, *, started, title, details):
     if pks:
-        Message.objects.filter(pk__in=pks, status=Message.Status.SENDING).update(
+        # send_started_at as read: a row stamped since then may have left, and is not "nothing was sent".
+        Message.objects.filter(pk__in=pks, status=Message.Status.SENDING, send_started_at__isnull=not started).update(
             status=Message.Status.FAILED,
             failed_at=now,
             error_code=None,

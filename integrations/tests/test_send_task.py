@@ -362,6 +362,15 @@ def test_a_worker_that_keeps_dying_before_the_request_stops_after_the_last_try(w
     assert sends(whatsapp) == []
 
 
+def test_a_row_stamped_after_the_sweeper_read_it_is_not_failed_as_never_sent(whatsapp, conversation, agent):
+    from integrations.outbound import _settle_stuck
+
+    message = message_send_text(conversation=conversation, author=agent, body="Late stamp")
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.SENDING, send_started_at=timezone.now())
+    _settle_stuck([message.pk], timezone.now(), started=False, title=UNAVAILABLE_TITLE, details="")
+    assert Message.objects.get(pk=message.pk).status == Message.Status.SENDING
+
+
 def test_rows_sending_before_the_stamp_existed_are_never_sent_again(whatsapp, conversation, agent):
     """Migration 0005: a row already "sending" may have left, so it is stamped as if it had."""
     import importlib
