@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 # The Cloud API simulator fixtures (simulator, whatsapp, client_api, conversation).
-pytest_plugins = ["integrations.tests.simulator_fixtures"]
+pytest_plugins = ["simulator.tests.fixtures"]
 
 
 def agents_group():

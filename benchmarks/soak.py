@@ -333,7 +333,7 @@ def main():
     from chat.services import conversation_get_or_create
     from integrations.models import WebhookEvent
 
-    has_simulator = (ROOT / "integrations" / "simulator.py").exists()
+    has_simulator = (ROOT / "simulator" / "server.py").exists()
     procs = Processes(env)
     web_url = f"http://127.0.0.1:{web_port}"
     sim_url = f"http://127.0.0.1:{sim_port}"

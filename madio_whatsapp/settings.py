@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "chat",
     "links",
     "integrations",
+    "simulator",
 ]
 
 MIDDLEWARE = [

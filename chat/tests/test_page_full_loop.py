@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from chat.models import Conversation, Message
 from chat.tests.test_page_browser import expect, log_in, open_chat
-from integrations.tests.simulator_fixtures import worker_env
+from simulator.tests.fixtures import worker_env
 from tests.worker import run_celery_worker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

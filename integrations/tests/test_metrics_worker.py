@@ -5,8 +5,8 @@ import pytest
 from chat.models import Message
 from conftest import _forget_rate_limits, jwt_client_for
 from integrations.models import WebhookEvent
-from integrations.tests.simulator_fixtures import worker_env
 from integrations.tests.test_metrics import sample, scrape
+from simulator.tests.fixtures import worker_env
 from tests.worker import run_celery_worker, wait_for
 
 

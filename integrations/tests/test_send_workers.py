@@ -10,8 +10,8 @@ from django.urls import reverse
 from chat.errors import describe_send_error
 from chat.models import Message
 from chat.services import conversation_mark_read, message_send_text
-from integrations.simulator import Simulator
-from integrations.tests.simulator_fixtures import worker_env
+from simulator.server import Simulator
+from simulator.tests.fixtures import worker_env
 from tests.worker import run_celery_worker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -18,7 +18,8 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from integrations.simulator import INBOUND_TYPES, Simulator, arrival_summary
+from simulator.meta import INBOUND_TYPES, arrival_summary
+from simulator.server import Simulator
 
 CUSTOMER = "+919876543210"
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.simulator import INBOUND_TYPES, Simulator
+from simulator.meta import INBOUND_TYPES
+from simulator.server import Simulator
 
 
 def _default_port():
@@ -18,7 +19,7 @@ def _default_port():
 
 
 class Command(BaseCommand):
-    help = "Run a local stand-in for Meta's WhatsApp Cloud API (see integrations/simulator.py)."
+    help = "Run a local stand-in for Meta's WhatsApp Cloud API (see simulator/server.py)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")

@@ -1,14 +1,14 @@
 """Fixtures for the outbound tests: the Cloud API simulator on a free port, and settings pointing at it.
 
-Import them into a test module: `from integrations.tests.simulator_fixtures import simulator, whatsapp  # noqa: F401`.
+conftest.py loads them for every test (pytest_plugins); worker_env is a plain function to import.
 """
 
 import pytest
 from django.utils import timezone
 
 from chat.services import conversation_get_or_create
-from integrations.simulator import Simulator
 from integrations.whatsapp import CloudAPIClient
+from simulator.server import Simulator
 
 CUSTOMER = "+919876543210"
 

@@ -28,237 +28,43 @@ repeats some, swaps delivered and read, and skips delivered, as Meta does; "none
 sends no statuses.
 """
 
-import base64
 import hashlib
 import heapq
 import hmac
-import html
 import itertools
 import json
 import logging
-import math
 import random
 import re
-import secrets
 import threading
 import time
-from collections import Counter
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+from http.server import ThreadingHTTPServer
+from urllib.parse import urlencode
 
 import requests
 
 from integrations.templates import TemplateInvalid, template_parameter_counts, template_requirements
+from simulator.handler import handler_for
+from simulator.meta import (
+    CAPTION_TYPES,
+    INBOUND_TYPES,
+    MEDIA_LIMITS,
+    MEDIA_TYPES,
+    SAMPLE_MEDIA,
+    SAMPLE_TEMPLATES,
+    SEND_TYPES,
+    TITLES,
+    TO_RE,
+    MetaError,
+    arrival_summary,
+    digits,
+    invalid,
+    new_wamid,
+)
 
 logger = logging.getLogger(__name__)
-
-SEND_TYPES = {
-    "text",
-    "image",
-    "video",
-    "audio",
-    "document",
-    "sticker",
-    "template",
-    "reaction",
-    "location",
-    "contacts",
-    "interactive",
-}
-MEDIA_TYPES = {"image", "video", "audio", "document", "sticker"}
-CAPTION_TYPES = {"image", "video", "document"}
-MEDIA_LIMITS = {"image": 5, "video": 16, "audio": 16, "document": 100, "sticker": 0.5}  # MB
-INBOUND_TYPES = [
-    "text",
-    "image",
-    "video",
-    "audio",
-    "document",
-    "sticker",
-    "location",
-    "contacts",
-    "interactive",
-    "button",
-    "reaction",
-    "unsupported",
-]
-VERSION_RE = re.compile(r"^v\d+\.\d+$")
-TO_RE = re.compile(r"^\+\d{7,15}$|^US\.\d+$")
-# Meta answers most errors with HTTP 400; these differ.
-HTTP_STATUS = {0: 401, 190: 401, 1: 500, 2: 503, 131000: 500, 131016: 503, 4: 429, 80007: 429, 130429: 429}
-TITLES = {
-    0: "AuthException",
-    1: "API Unknown",
-    2: "API Service",
-    4: "Application request limit reached",
-    100: "Invalid parameter",
-    190: "Access token has expired",
-    368: "Temporarily blocked for policies violations",
-    80007: "Rate limit issues",
-    130429: "Rate limit hit",
-    131000: "Something went wrong",
-    131008: "Required parameter is missing",
-    131009: "Parameter value is not valid",
-    131016: "Service unavailable",
-    131026: "Message undeliverable",
-    131047: "Re-engagement message",
-    131048: "Spam rate limit hit",
-    131051: "Unsupported message type",
-    131053: "Media upload error",
-    131056: "(Business Account, Consumer Account) pair rate limit hit",
-    131057: "Account in maintenance mode",
-    132000: "Number of parameters does not match the expected number of params",
-    132001: "Template name does not exist in the translation",
-    132015: "Template is paused",
-    132016: "Template has been disabled",
-}
-
-SAMPLE_TEMPLATES = [
-    {
-        "id": "1000000000000001",
-        "name": "hello_world",
-        "language": "en_US",
-        "status": "APPROVED",
-        "category": "UTILITY",
-        "components": [
-            {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
-            {"type": "BODY", "text": "Welcome and congratulations! This message comes from the simulator."},
-            {"type": "FOOTER", "text": "Madio WhatsApp"},
-        ],
-    },
-    {
-        "id": "1000000000000002",
-        "name": "order_update",
-        "language": "en_US",
-        "status": "APPROVED",
-        "category": "UTILITY",
-        "components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} is on its way."}],
-    },
-    {
-        "id": "1000000000000003",
-        "name": "order_update",
-        "language": "hi",
-        "status": "APPROVED",
-        "category": "UTILITY",
-        "components": [{"type": "BODY", "text": "नमस्ते {{1}}, आपका ऑर्डर {{2}} रास्ते में है।"}],
-    },
-    {
-        "id": "1000000000000004",
-        "name": "appointment_reminder",
-        "language": "en",
-        "status": "APPROVED",
-        "category": "UTILITY",
-        "components": [
-            {"type": "HEADER", "format": "TEXT", "text": "Reminder for {{1}}"},
-            {"type": "BODY", "text": "Your appointment is on {{1}} at {{2}}."},
-            {
-                "type": "BUTTONS",
-                "buttons": [
-                    {"type": "URL", "text": "Details", "url": "https://example.com/appointments/{{1}}"},
-                    {"type": "QUICK_REPLY", "text": "Reschedule"},
-                ],
-            },
-        ],
-    },
-    {
-        "id": "1000000000000005",
-        "name": "invoice_document",
-        "language": "en_US",
-        "status": "APPROVED",
-        "category": "UTILITY",
-        "components": [
-            {"type": "HEADER", "format": "DOCUMENT"},
-            {"type": "BODY", "text": "Please find invoice {{1}} attached."},
-        ],
-    },
-    {
-        "id": "1000000000000006",
-        "name": "festival_offer",
-        "language": "en_US",
-        "status": "PENDING",
-        "category": "MARKETING",
-        "components": [{"type": "BODY", "text": "Our festival offer is here: {{1}} off."}],
-    },
-]
-
-# Small but real files, so the inbox has something to show for inbound media.
-TINY_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
-SAMPLE_MEDIA = {
-    "image": ("image/png", "photo.png", TINY_PNG),
-    "sticker": ("image/webp", "sticker.webp", b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00\x10\x07\x10"),
-    "video": ("video/mp4", "clip.mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"),
-    "audio": ("audio/ogg", "voice.ogg", b"OggS\x00\x02" + b"\x00" * 20),
-    "document": ("application/pdf", "invoice.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"),
-}
-
-
-def new_wamid():
-    raw = b"\x00" + secrets.token_bytes(30)
-    return "wamid." + base64.b64encode(raw).decode()
-
-
-def digits(number):
-    return re.sub(r"\D", "", number or "")
-
-
-class MetaError(Exception):
-    def __init__(self, code, message="", *, http_status=None, details="", subcode=None, retry_after=None):
-        super().__init__(message)
-        self.code = code
-        self.message = message or f"(#{code}) {TITLES.get(code, 'Error')}"
-        self.http_status = http_status or HTTP_STATUS.get(code, 400)
-        self.details = details
-        self.subcode = subcode
-        self.retry_after = retry_after
-
-    def body(self):
-        error = {
-            "message": self.message,
-            "type": "OAuthException",
-            "code": self.code,
-            "error_data": {"messaging_product": "whatsapp", "details": self.details or TITLES.get(self.code, "")},
-            "fbtrace_id": "A" + secrets.token_hex(11),
-        }
-        if self.subcode is not None:
-            error["error_subcode"] = self.subcode
-        return {"error": error}
-
-
-def invalid(details, code=100):
-    return MetaError(code, f"(#{code}) {TITLES.get(code, 'Invalid parameter')}", details=details)
-
-
-def arrival_summary(times):
-    """Counts of send requests by their arrival times (seconds since the epoch), as the receiver saw them.
-
-    per_second counts each wall-clock second; busiest_window is the most arrivals in any
-    one-second span [t, t + 1), whatever t, so a cap's "never above N per second" holds
-    only if both busiest counts are at most N. The rate is arrivals per second between the
-    first and the last one.
-    """
-    times = sorted(times)
-    per_second = Counter(math.floor(at) for at in times)
-    second, in_second = max(per_second.items(), key=lambda item: (item[1], -item[0]), default=(None, 0))
-    start, best, first = None, 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= 1:
-            first += 1
-        if last - first + 1 > best:
-            start, best = times[first], last - first + 1
-    span = times[-1] - times[0] if times else 0
-    return {
-        "count": len(times),
-        "first_at": times[0] if times else None,
-        "last_at": times[-1] if times else None,
-        "rate": round((len(times) - 1) / span, 2) if span > 0 else None,
-        "per_second": [[at, count] for at, count in sorted(per_second.items())],
-        "busiest_second": {"second": second, "count": in_second},
-        "busiest_window": {"start": start, "count": best},
-    }
 
 
 class Simulator:
@@ -300,7 +106,7 @@ class Simulator:
         self._pending, self._sequence = [], itertools.count()
         self._wake = threading.Condition(self.lock)
         self._stopping = False
-        self.server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.server = ThreadingHTTPServer((host, port), handler_for(self))
         self.server.daemon_threads = True
         self._threads = []
 
@@ -797,198 +603,3 @@ class Simulator:
                 if digits(record["to"]) == sender:
                     return record["wamid"]
         return None
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>WhatsApp Cloud API simulator</title>
-<style>body{{font:15px system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}}
-label{{display:block;margin:.6rem 0 .2rem}}input,select,textarea{{width:100%;padding:.4rem;font:inherit}}
-button{{margin-top:1rem;padding:.5rem 1.2rem;font:inherit}}.note{{color:#555}}
-table{{border-collapse:collapse;width:100%;margin-top:1rem}}
-td,th{{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}}
-</style></head><body>
-<h1>WhatsApp Cloud API simulator</h1>
-<p class="note">Plays Meta's Cloud API for this app. Webhook: <code>{webhook}</code>. {notice}</p>
-<h2>Send a message as a customer</h2>
-<form method="post" action="/_sim/inbound">
-<label for="from">Customer's number</label><input id="from" name="from" value="{sender}" required>
-<label for="name">Customer's name</label><input id="name" name="name" value="Simulated Customer">
-<label for="type">Type</label><select id="type" name="type">{options}</select>
-<label for="text">Text, caption, button title or emoji</label><textarea id="text" name="text" rows="3"></textarea>
-<button type="submit">Send to the app</button></form>
-<h2>Last sends the app made</h2>
-<table><tr><th>To</th><th>Type</th><th>WhatsApp id</th></tr>{rows}</table>
-</body></html>"""
-
-
-def _handler_for(simulator):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "WhatsAppSimulator/1.0"
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
-            logger.debug("simulator: " + format, *args)
-
-        # --- helpers ---------------------------------------------------------------------
-
-        def _send(self, status, body=b"", content_type="application/json", headers=None):
-            if isinstance(body, dict | list):
-                body = json.dumps(body).encode()
-            elif isinstance(body, str):
-                body = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _error(self, error):
-            headers = {"WWW-Authenticate": "OAuth"} if error.http_status == 401 else {}
-            if error.retry_after is not None:
-                headers["Retry-After"] = str(error.retry_after)
-            self._send(error.http_status, error.body(), headers=headers)
-
-        def _body(self):
-            return self._raw
-
-        def _read_body(self):
-            # Read the whole body before any answer, so a keep-alive connection stays in step.
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
-            self._raw = self.rfile.read(length) if length > 0 else b""
-
-        def _json(self):
-            raw = self._body()
-            try:
-                return json.loads(raw or b"{}")
-            except ValueError:
-                raise invalid("The request body is not valid JSON") from None
-
-        def _authorized(self):
-            expected = f"Bearer {simulator.token}"
-            given = self.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                raise MetaError(190, "Invalid OAuth access token - Cannot parse access token", http_status=401)
-
-        def _route(self, method):
-            parts = urlsplit(self.path)
-            segments = [s for s in parts.path.split("/") if s]
-            query = parse_qs(parts.query)
-            if segments[:1] == ["_sim"] or not segments:
-                return self._control(method, segments[1:], query)
-            if not VERSION_RE.match(segments[0]):
-                raise MetaError(100, "Unknown path components", http_status=400)
-            self._authorized()
-            rest = segments[1:]
-            if method == "POST" and len(rest) == 2 and rest[1] in ("messages", "media"):
-                if rest[0] != simulator.phone_number_id:
-                    raise MetaError(
-                        100, f"Unsupported post request. Object with ID '{rest[0][:30]}' does not exist", subcode=33
-                    )
-                if rest[1] == "messages":
-                    return self._send(200, simulator.handle_messages(self._json()))
-                return self._send(200, simulator.handle_upload(self.headers.get("Content-Type", ""), self._body()))
-            if method == "GET" and len(rest) == 2 and rest[1] == "message_templates":
-                if rest[0] != simulator.business_account_id:
-                    raise MetaError(
-                        100, f"Unsupported get request. Object with ID '{rest[0][:30]}' does not exist", subcode=33
-                    )
-                return self._send(200, simulator.list_templates(query, parts.path))
-            if method == "GET" and len(rest) == 1:
-                return self._send(200, simulator.media_info(rest[0]))
-            raise MetaError(100, "Unsupported request", http_status=400)
-
-        def _control(self, method, segments, query):
-            if method == "GET" and not segments:
-                return self._page(query)
-            if method == "GET" and segments[:1] == ["media"] and len(segments) == 2:
-                self._authorized()
-                item = simulator.media.get(segments[1])
-                if item is None:
-                    return self._send(404, b"Not found", "text/plain")
-                return self._send(200, item["data"], item["mime_type"])
-            if method == "GET" and segments == ["state"]:
-                return self._send(200, simulator.state())
-            if method == "GET" and segments == ["arrivals"]:
-                return self._send(200, simulator.arrival_counts())
-            if method == "POST" and segments == ["faults"]:
-                options = self._json()
-                allowed = {"to", "code", "http_status", "retry_after", "delay", "times", "as_status"}
-                return self._send(201, simulator.add_fault(**{k: v for k, v in options.items() if k in allowed}))
-            if method == "DELETE" and segments == ["faults"]:
-                simulator.clear_faults()
-                return self._send(204)
-            if method == "POST" and segments == ["config"]:
-                simulator.configure(**self._json())
-                return self._send(200, {"ok": True})
-            if method == "POST" and segments == ["reset"]:
-                simulator.reset()
-                return self._send(200, {"ok": True})
-            if method == "POST" and segments == ["inbound"]:
-                return self._inbound()
-            return self._send(404, {"error": "unknown simulator path"})
-
-        def _inbound(self):
-            is_form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
-            if is_form:
-                fields = {k: v[0] for k, v in parse_qs(self._body().decode("utf-8", "replace")).items()}
-            else:
-                fields = self._json()
-            options = {k: v for k, v in fields.items() if k in ("message_id", "latitude", "longitude")}
-            wamid = simulator.inbound_message(
-                sender=str(fields.get("from") or ""),
-                kind=str(fields.get("type") or "text"),
-                text=str(fields.get("text") or ""),
-                name=str(fields.get("name") or ""),
-                reply_to=fields.get("reply_to") or None,
-                **options,
-            )
-            if is_form:
-                return self._send(303, b"", headers={"Location": f"/?{urlencode({'sent': wamid[:24]})}"})
-            return self._send(200, {"id": wamid})
-
-        def _page(self, query):
-            notice = ""
-            if query.get("sent"):
-                notice = f"Sent {html.escape(query['sent'][0])}… to the webhook."
-            rows = "".join(
-                f"<tr><td>{html.escape(s['to'])}</td><td>{html.escape(s['type'])}</td>"
-                f"<td><code>{html.escape(s['wamid'][:24])}…</code></td></tr>"
-                for s in simulator.state()["sends"][-20:][::-1]
-            )
-            options = "".join(f'<option value="{t}">{t}</option>' for t in INBOUND_TYPES)
-            page = PAGE.format(
-                webhook=html.escape(simulator.webhook_url or "(none)"),
-                notice=notice,
-                sender="+919876543210",
-                options=options,
-                rows=rows or '<tr><td colspan="3">None yet.</td></tr>',
-            )
-            return self._send(200, page, "text/html; charset=utf-8")
-
-        def _dispatch(self, method):
-            try:
-                self._read_body()
-                self._route(method)
-            except MetaError as error:
-                self._error(error)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the caller stopped waiting (a client timeout): nothing to answer
-            except Exception:
-                logger.exception("The simulator failed on %s %s", method, urlsplit(self.path).path)
-                self._error(MetaError(1, "(#1) An unknown error occurred", http_status=500))
-
-        def do_GET(self):  # noqa: N802 - the stdlib's name
-            self._dispatch("GET")
-
-        def do_POST(self):  # noqa: N802
-            self._dispatch("POST")
-
-        def do_DELETE(self):  # noqa: N802
-            self._dispatch("DELETE")
-
-    return Handler
