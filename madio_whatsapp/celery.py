@@ -2,6 +2,10 @@ import logging
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger, task_prerun
+from django.db import close_old_connections
+
+from madio_whatsapp.logging import install as install_log_filter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "madio_whatsapp.settings")
 
@@ -10,11 +14,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Celery installs its own log handlers in workers; they mask phone numbers too.
-from celery.signals import after_setup_logger, after_setup_task_logger, task_prerun  # noqa: E402
-from django.db import close_old_connections  # noqa: E402
-
-from madio_whatsapp.logging import install as install_log_filter  # noqa: E402
-
 after_setup_logger.connect(install_log_filter, weak=False)
 after_setup_task_logger.connect(install_log_filter, weak=False)
 
@@ -22,7 +21,7 @@ after_setup_task_logger.connect(install_log_filter, weak=False)
 # Database connections in workers live as in web requests (CONN_MAX_AGE, CONN_HEALTH_CHECKS).
 # Celery's Django fixup would otherwise close the connection before and after every task
 # (unless CELERY_DB_REUSE_MAX is set, see settings): a new PostgreSQL connection for each
-# webhook delivery processed, 14% of a worker's time in benchmarks/RESULTS.md's profile.
+# webhook delivery processed (the profile in benchmarks/FINDINGS.md shows its cost).
 @task_prerun.connect(weak=False)
 def reuse_database_connections(sender=None, **kwargs):
     if not getattr(sender.request, "is_eager", False):
@@ -33,8 +32,8 @@ def warm_up_publisher():
     """Import the broker's transport and build the producer pool now, not on the first enqueue.
 
     Called once per web process (madio_whatsapp.wsgi): the first webhook delivery after a
-    deploy otherwise pays about 0.15 s of imports (benchmarks/FINDINGS.md section 1). No
-    connection is opened, so a broker that is down never delays start-up.
+    deploy would otherwise pay for those imports. No connection is opened, so a broker that
+    is down never delays start-up.
     """
     try:
         with app.producer_pool.acquire(block=True) as producer:
