@@ -13,11 +13,7 @@ address of a loopback server:
 """
 
 import os
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +22,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import log_of, start, stop, wait_for
 
 
 def database_url():
@@ -47,24 +43,12 @@ def database_url():
 
 
 class Worker:
-    def __init__(self, process, log_path):
+    def __init__(self, process):
         self.process = process
-        self.log_path = log_path
 
     @property
     def log(self):
-        return Path(self.log_path).read_text(errors="replace")
-
-
-def wait_for(condition, *, timeout=60, interval=0.2, message="condition"):
-    """Poll until condition() is truthy; a deadline for a hung worker, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"Timed out waiting for {message}")
+        return log_of(self.process)
 
 
 @contextmanager
@@ -81,7 +65,6 @@ def run_celery_worker(*, env=None, queues="default,whatsapp,sharepoint", startup
         PYTHONUNBUFFERED="1",
     )
     worker_env.update(env or {})
-    log = tempfile.NamedTemporaryFile("w+", prefix="celery-worker-", suffix=".log", delete=False)  # noqa: SIM115
     command = [
         sys.executable,
         "-m",
@@ -102,10 +85,8 @@ def run_celery_worker(*, env=None, queues="default,whatsapp,sharepoint", startup
         "-n",
         f"test-{uuid.uuid4().hex[:8]}@%h",
     ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    worker = Worker(process, log.name)
+    process = start(command, env=worker_env)
+    worker = Worker(process)
     try:
         wait_for(
             lambda: process.poll() is not None or " ready." in worker.log,
@@ -116,12 +97,4 @@ def run_celery_worker(*, env=None, queues="default,whatsapp,sharepoint", startup
             raise RuntimeError(f"The Celery worker exited at start:\n{worker.log[-3000:]}")
         yield worker
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
-        os.unlink(log.name)
+        stop(process, keep_log=False)
