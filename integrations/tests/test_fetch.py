@@ -11,6 +11,7 @@ from django.utils import timezone
 from chat.models import Conversation, Message
 from integrations.fetch import FetchFailed, FetchRefused, check_url, fetch
 from integrations.tasks import message_fetch_media_task
+from tests.processes import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"p" * 1000
 
@@ -191,9 +192,7 @@ def test_it_tells_a_server_error_from_a_refusal(allowed):
 
 def test_it_fails_softly_when_nothing_listens(settings):
     settings.FETCH_ALLOWED_NETWORKS = ["127.0.0.2/32"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.2", 0))
-        port = sock.getsockname()[1]
+    port = free_port("127.0.0.2")
     with pytest.raises(FetchFailed):
         fetch(f"http://127.0.0.2:{port}/", max_bytes=10)
 

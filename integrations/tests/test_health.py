@@ -1,6 +1,5 @@
 """GET /api/health: database, cache, broker and worker, 503 when one is down."""
 
-import socket
 import time
 
 import pytest
@@ -8,6 +7,7 @@ from django.test import override_settings
 
 from integrations.observability import HEARTBEAT_KEY, worker_heartbeat_record
 from integrations.tasks import worker_heartbeat_task
+from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +19,6 @@ def _no_heartbeat():
     cache.delete(HEARTBEAT_KEY)
     yield
     cache.delete(HEARTBEAT_KEY)
-
-
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_it_is_healthy_when_everything_answers_and_a_worker_beat_recently(client):
@@ -64,7 +58,7 @@ def test_it_is_unavailable_when_the_last_heartbeat_is_too_old(client, settings):
 
 def test_it_is_unavailable_when_the_broker_does_not_answer(client, settings):
     worker_heartbeat_record()
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     response = client.get("/api/health")
     assert response.status_code == 503
@@ -76,7 +70,7 @@ def test_it_is_unavailable_when_the_cache_does_not_answer(client):
     down = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }

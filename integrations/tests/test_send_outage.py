@@ -3,8 +3,6 @@
 No patching: the cache is pointed at a Redis port where nothing listens, as during a Redis restart.
 """
 
-import socket
-
 import pytest
 from celery.exceptions import Retry
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,6 +12,7 @@ from chat.models import Message
 from chat.services import message_queue, message_send_text
 from integrations.outbound import RetryLater
 from integrations.tasks import message_send_task
+from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +25,7 @@ def sends(simulator):
 def redis_down(settings):
     """Point the cache at a local port where nothing listens; returns a function that brings it back."""
     working = settings.CACHES
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # free once closed: connections are refused
+    port = free_port()  # nothing listens there: connections are refused
     settings.CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",

@@ -2,11 +2,8 @@
 uploads it to the loopback Graph, and the message ends up with the SharePoint link."""
 
 import os
-import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -15,8 +12,7 @@ from django.db import connection, transaction
 from chat.models import Conversation, Message
 from integrations.sharepoint_backup import backup_location, queue_sharepoint_backup
 from integrations.tests.fake_graph import FakeGraph, use_fake_graph
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import running
 
 
 def database_url():
@@ -53,16 +49,8 @@ def worker(graph, tmp_path, settings):
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - read back after the test
     command = [sys.executable, "-m", "celery", "-A", "madio_whatsapp", "worker", "-Q", "sharepoint", "--pool", "solo"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with running(command, env=env, log=tmp_path / "worker.log"):
         yield log
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.slow

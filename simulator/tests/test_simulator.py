@@ -5,7 +5,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from django.core.management import call_command
 
 from simulator.meta import INBOUND_TYPES, arrival_summary
 from simulator.server import Simulator
+from tests.processes import free_port, log_of, running, wait_for, wait_for_port
 
 CUSTOMER = "+919876543210"
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,41 +268,20 @@ def test_its_command_sends_an_inbound_message_to_a_running_simulator(hooked, rec
     assert payload["entry"][0]["changes"][0]["value"]["messages"][0]["location"]["latitude"] == 19.076
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_its_command_serves_the_cloud_api(tmp_path):
     port = free_port()
     env = {**os.environ, "WHATSAPP_ACCESS_TOKEN": "cmd-token", "DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "whatsapp_simulator", "--port", str(port), "--statuses", "none"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline, response = time.monotonic() + 30, None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                response = requests.get(
-                    f"http://127.0.0.1:{port}/v24.0/200000000000001/message_templates",
-                    headers={"Authorization": "Bearer cmd-token"},
-                    timeout=2,
-                )
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        assert response is not None
+    command = [sys.executable, "manage.py", "whatsapp_simulator", "--port", port, "--statuses", "none"]
+    with running(command, env=env, timeout=10) as process:
+        wait_for_port(port, process=process, timeout=30)
+        response = requests.get(
+            f"http://127.0.0.1:{port}/v24.0/200000000000001/message_templates",
+            headers={"Authorization": "Bearer cmd-token"},
+            timeout=2,
+        )
         assert response.status_code == 200
         assert {t["name"] for t in response.json()["data"]} >= {"hello_world", "order_update"}
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_it_pages_templates_like_meta():
@@ -346,32 +325,20 @@ def test_make_run_serves_the_simulator_beside_the_app(tmp_path):
         if not k.startswith(("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_", "WHATSAPP_", "DEBUG"))
     }
     env.update(DATA_DIR=str(tmp_path / "var"), PORT=str(port), SIMULATOR_PORT=str(simulator_port))
-    log = open(tmp_path / "run.log", "w+")  # noqa: SIM115
-    process = subprocess.Popen(
-        ["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline, page = time.monotonic() + 120, None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                page = requests.get(f"http://127.0.0.1:{simulator_port}/", timeout=2)
-                requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).raise_for_status()
-                break
-            except requests.RequestException:
-                time.sleep(0.5)
-        log.seek(0)
-        output = log.read()
-        assert page is not None, output[-3000:]
+
+    def both_answer():
+        try:
+            page = requests.get(f"http://127.0.0.1:{simulator_port}/", timeout=2)
+            requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).raise_for_status()
+        except requests.RequestException:
+            return None
+        return page
+
+    with running(["make", "run"], env=env, log=tmp_path / "run.log", sig=signal.SIGINT) as process:
+        page = wait_for(lambda: process.poll() is not None or both_answer(), timeout=120, message="make run")
+        assert process.poll() is None, log_of(process)[-3000:]
         assert page.status_code == 200
         assert f"http://127.0.0.1:{port}/api/whatsapp/webhook" in page.text
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 def test_it_counts_send_requests_by_the_second_they_arrive_in():
