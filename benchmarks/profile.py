@@ -12,8 +12,6 @@ into an empty database first. Nothing here is asserted: it explains figures, it 
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,13 +21,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 
+from tests.processes import free_port, start, stop, wait_for_port  # noqa: E402
+
 PHONE_NUMBER_ID = "106540352242922"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def profiled(work, interval=0.0002):
@@ -92,16 +86,13 @@ def start_simulator():
         WHATSAPP_SEND_RATE="0",
     )
     command = [sys.executable, ROOT / "manage.py", "whatsapp_simulator", "--port", str(port), "--statuses", "none"]
-    simulator = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return simulator
-        except OSError:
-            time.sleep(0.2)
-    simulator.terminate()
-    raise SystemExit("the simulator did not start")
+    simulator = start(command)
+    try:
+        wait_for_port(port, process=simulator, timeout=30)
+    except (AssertionError, RuntimeError) as exc:
+        stop(simulator)
+        raise SystemExit(f"the simulator did not start: {exc}") from None
+    return simulator
 
 
 def main():
@@ -123,8 +114,7 @@ def main():
         {"poll": poll, "send": send}[options.action](options)
     finally:
         if simulator is not None:
-            simulator.terminate()
-            simulator.wait()
+            stop(simulator, keep_log=False)
 
 
 if __name__ == "__main__":

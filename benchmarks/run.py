@@ -15,7 +15,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import deliveries, services  # noqa: E402
+from tests.processes import free_port, start, stop  # noqa: E402
 
 VAR = ROOT / "var" / "bench"
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -127,12 +127,6 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {memory / 2**20:.0f} GiB RAM, {platform.platform()}"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_http(url, timeout=60, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -159,23 +153,14 @@ class Processes:
         (VAR / "logs").mkdir(parents=True, exist_ok=True)
 
     def start(self, name, cmd, env):
-        out = open(VAR / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(
-            [str(c) for c in cmd], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = start(cmd, env=env, log=VAR / "logs" / f"{name}.log", append=True)
         self.started[name] = proc
         return proc
 
     def stop(self, name):
         proc = self.started.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc is not None:
+            stop(proc, timeout=20)
 
     def stop_all(self):
         for name in list(self.started):

@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import deliveries  # noqa: E402
 from benchmarks.services import pg_ready, redis_ready, start_pg, start_redis  # noqa: E402
+from tests.processes import free_port, start, stop  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
 VAR = ROOT / "var" / "soak"
@@ -47,12 +47,6 @@ CUSTOMERS = 50
 
 def log(text):
     print(f"[soak {time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sh(*cmd, check=True):
@@ -109,25 +103,13 @@ class Processes:
 
     def start(self, name, *cmd):
         (VAR / "logs").mkdir(parents=True, exist_ok=True)
-        out = open(VAR / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.started[name] = subprocess.Popen(
-            [str(c) for c in cmd], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self.started[name] = start(cmd, env=self.env, log=VAR / "logs" / f"{name}.log", append=True)
         return self.started[name]
 
     def kill(self, name, sig=signal.SIGKILL):
         proc = self.started.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        if proc is not None:
+            stop(proc, sig=sig)
 
     def stop_all(self):
         for name in list(self.started):

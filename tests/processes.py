@@ -60,12 +60,15 @@ def wait_for_port(port, *, host="127.0.0.1", process=None, timeout=60):
     wait_for(ready, timeout=timeout, message=f"{host}:{port} to answer")
 
 
-def start(command, *, env=None, cwd=ROOT, log=None):
-    """Start `command` in its own session with stdout and stderr in `log` (a path; a temporary file if None)."""
+def start(command, *, env=None, cwd=ROOT, log=None, append=False):
+    """Start `command` in its own session with stdout and stderr in `log` (a path; a temporary file if None).
+
+    append=True adds to an existing log instead of starting it afresh (a process restarted under one name).
+    """
     if log is None:
         handle = tempfile.NamedTemporaryFile("w+", prefix="process-", suffix=".log", delete=False)  # noqa: SIM115
     else:
-        handle = open(log, "w+")  # noqa: SIM115 - closed by stop()
+        handle = open(log, "a+" if append else "w+")  # noqa: SIM115 - closed by stop()
     process = subprocess.Popen(
         [str(part) for part in command],
         cwd=cwd,
