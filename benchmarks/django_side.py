@@ -24,6 +24,7 @@ from django.test import RequestFactory  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from benchmarks.seed_demo import seed_demo  # noqa: E402
 from chat.models import Conversation, Message  # noqa: E402
 from chat.poll_pass import poll_pass_issue  # noqa: E402
 from integrations.models import WebhookEvent  # noqa: E402
@@ -245,12 +246,22 @@ def main(argv):
     progress = sub.add_parser("send-progress")
     progress.add_argument("--first-id", type=int, required=True)
     progress.add_argument("--last-id", type=int, required=True)
+    seed = sub.add_parser("seed", help="demo conversations and messages of every type (benchmarks.seed_demo)")
+    seed.add_argument("--messages", type=int, default=1000, help="How many messages (default 1000).")
+    seed.add_argument("--conversations", type=int, default=None, help="How many conversations (default 1%%).")
+    seed.add_argument("--days", type=int, default=365, help="Spread the messages over this many days (a year).")
+    seed.add_argument("--batch", type=int, default=5000, help="Rows per INSERT (default 5000).")
+    seed.add_argument("--seed", type=int, default=1, help="Random seed, for repeatable data.")
+    seed.add_argument("--jobs", type=int, default=2, help="Processes inserting in parallel (default 2; 1 on SQLite).")
     options = parser.parse_args(argv)
     action = {
         "inbox": inbox,
         "ingest-snapshot": ingest_snapshot,
         "queue-sends": queue_sends,
         "send-progress": send_progress,
+        "seed": lambda o: seed_demo(
+            messages=o.messages, conversations=o.conversations, days=o.days, batch=o.batch, seed=o.seed, jobs=o.jobs
+        ),
     }[options.action]
     print(json.dumps(action(options)))
 

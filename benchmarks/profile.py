@@ -105,12 +105,11 @@ def main():
         import django
 
         django.setup()
-        from django.core.management import call_command
-
+        from benchmarks.seed_demo import seed_demo
         from chat.models import Message
 
         if not Message.objects.exists():
-            call_command("seed_demo", "--messages", "1000", "--conversations", "100")
+            seed_demo(messages=1000, conversations=100)
         {"poll": poll, "send": send}[options.action](options)
     finally:
         if simulator is not None:

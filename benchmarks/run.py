@@ -3,7 +3,7 @@
 `make bench` (or `make bench-quick` for a smoke run under two minutes) runs this with the
 project's venv. It prepares everything itself: PostgreSQL and Redis on loopback as .ci/run
 does, wrk from Debian's packages, Locust and pywa in their own virtualenvs under var/bench/,
-fresh databases seeded by `manage.py seed_demo`, gunicorn with the README's worker count, a
+fresh databases seeded by benchmarks/seed_demo.py, gunicorn with the README's worker count, a
 real Celery worker and (once it exists) the Cloud API simulator. It prints a table and
 writes the same to benchmarks/RESULTS.md. Nothing here is part of `make test`.
 """
@@ -199,13 +199,13 @@ def django_side(database, *args):
 
 
 def fresh_database(name, messages, conversations):
-    """Drop, create, migrate and seed a database; returns the seconds seed_demo took."""
+    """Drop, create, migrate and seed a database (benchmarks.seed_demo); returns the seconds the seeding took."""
     psql = ("psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c")
     sh(*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     sh(*psql, f"CREATE DATABASE {name}")
     manage(name, "migrate", "--noinput", "-v0")
     started = time.monotonic()
-    manage(name, "seed_demo", "--messages", messages, "--conversations", conversations)
+    django_side(name, "seed", "--messages", messages, "--conversations", conversations)
     seconds = time.monotonic() - started
     sh(*psql, "VACUUM ANALYZE", "-d", name)
     return seconds

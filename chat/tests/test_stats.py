@@ -13,6 +13,7 @@ from django.db import connections, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from benchmarks.seed_demo import seed_demo
 from chat.api_selectors import message_stats
 from chat.models import Conversation, Message, MessageDayCount
 from chat.services import conversation_apply_message, message_queue_media_link, message_retry, message_send_text
@@ -241,7 +242,7 @@ def test_the_migration_counts_the_messages_already_stored():
 
 def test_seed_demo_fills_the_rollup_and_adds_to_it_when_run_again():
     for _ in range(2):
-        call_command("seed_demo", messages=1500, conversations=15, jobs=1, stdout=open("/dev/null", "w"))
+        seed_demo(messages=1500, conversations=15, jobs=1)
         assert_rollup_matches_messages()
 
     now = timezone.now()

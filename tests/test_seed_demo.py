@@ -1,14 +1,14 @@
-from django.core.management import call_command
 from django.db.models import Max
 from django.utils import timezone
 
+from benchmarks.seed_demo import seed_demo
 from chat.models import Conversation, Message
 from chat.services import message_preview
 from links.models import EntityLink
 
 
 def seed(**options):
-    call_command("seed_demo", jobs=1, stdout=open("/dev/null", "w"), **options)
+    seed_demo(jobs=1, **options)
 
 
 def test_it_seeds_the_asked_numbers_of_conversations_and_messages(db):

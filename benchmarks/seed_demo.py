@@ -1,4 +1,4 @@
-"""Fill the database with realistic demo conversations, fast, by bulk inserts.
+"""Fill the database with realistic demo conversations, fast, by bulk inserts: the benchmarks' data.
 
 Every message type, inbound and outbound, delivery statuses, unread messages, media
 metadata, replies, reactions and entity links; a few long conversations and many short
@@ -7,8 +7,13 @@ computed while generating and written with the conversations, so they agree with
 messages exactly as chat.services would have left them; the statistics' daily rollup is
 aggregated from the new rows once they are in.
 
-Used by the benchmarks (benchmarks/run.py seeds 1,000 and 1,000,000 messages) and for
-demos. Plain ORM bulk_create, so it runs on any backend Django supports.
+The counters reuse the product's own rules where they are functions (chat.services.message_preview,
+chat.stats.stats_add_messages); only what chat.services.conversation_apply_message's UPDATE
+would add up message by message is summed here, in memory, in one pass.
+
+Used by the benchmarks (benchmarks/run.py, benchmarks/profile.py) and for demos:
+`python -m benchmarks.django_side seed --messages N --conversations C`, or seed_demo(...)
+from code that has set Django up. Plain ORM bulk_create, so it runs on any backend Django supports.
 """
 
 import multiprocessing
@@ -19,7 +24,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.db import connection, connections, transaction
 from django.db.models.base import ModelState
@@ -80,7 +84,7 @@ FAILED_EVERY = 53  # roughly two outbound messages in a hundred failed
 def split_counts(total, parts, rng):
     """`total` messages over `parts` conversations: a few long ones, a long tail of short ones, each >= 1."""
     if parts > total:
-        raise CommandError("Need at least one message per conversation (--messages >= --conversations).")
+        raise ValueError("Need at least one message per conversation (messages >= conversations).")
     # Zipf-like: the first conversation is the longest (the benchmarks page deep into it).
     weights = [1.0 / (i + 1) ** 0.8 for i in range(parts)]
     scale = (total - parts) / sum(weights)
@@ -278,7 +282,7 @@ def _seed_part_star(part):
     """A child process's part, on its own connection."""
     if connection.vendor == "postgresql":
         # Parameters bound by the server: PostgreSQL then skips parsing ~45 large array
-        # literals per INSERT (Django 5.2 inserts with UNNEST); about 15% faster here.
+        # literals per INSERT (Django 5.2 inserts with UNNEST), which is the slower part of a bulk insert.
         connection.settings_dict["OPTIONS"] = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
     try:
         return seed_part(**part)
@@ -325,74 +329,64 @@ def _links(seeder, rows):
     return links
 
 
-class Command(BaseCommand):
-    help = "Fill the database with demo conversations and messages of every type, by bulk inserts."
+def seed_demo(*, messages=1000, conversations=None, days=365, batch=5000, seed=1, jobs=2):
+    """Add `messages` demo messages over `conversations` conversations (default 1%); returns what was stored.
 
-    def add_arguments(self, parser):
-        parser.add_argument("--messages", type=int, default=1000, help="How many messages (default 1000).")
-        parser.add_argument("--conversations", type=int, default=None, help="How many conversations (default 1%%).")
-        parser.add_argument("--days", type=int, default=365, help="Spread the messages over this many days (a year).")
-        parser.add_argument("--batch", type=int, default=5000, help="Rows per INSERT (default 5000).")
-        parser.add_argument("--seed", type=int, default=1, help="Random seed, for repeatable data.")
-        parser.add_argument(
-            "--jobs", type=int, default=2, help="Processes inserting in parallel (default 2; 1 on SQLite)."
-        )
+    jobs: processes inserting in parallel (1 on SQLite, one writer at a time). Separate
+    processes (each its own connection) keep both cores busy: one builds rows while the
+    database stores the other's batch.
+    """
+    if messages < 1:
+        raise ValueError("messages must be at least 1.")
+    conversations = conversations or max(1, messages // 100)
+    if connection.vendor == "sqlite":
+        jobs = 1
+    started = time.monotonic()
+    counts = split_counts(messages, conversations, random.Random(seed))
+    agent = demo_agent()
+    # Distinct numbers and wamids whatever is already there: start past the existing rows.
+    base = (Conversation.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    base_id = (Message.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    now = timezone.now()
+    parts = [
+        {
+            "job": job,
+            "jobs": jobs,
+            "base": base,
+            "base_id": base_id,
+            "numbers": list(range(job, len(counts), jobs)),
+            "counts": counts[job::jobs],
+            "seed": seed * 1000 + job,
+            "now": now,
+            "days": days,
+            "batch": batch,
+            "agent_id": agent.pk,
+            "entity_types": list(settings.ENTITY_TYPES) or ["project"],
+        }
+        for job in range(jobs)
+    ]
+    if jobs == 1:
+        stored = seed_part(**parts[0])
+    else:
+        connections.close_all()
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            stored = sum(pool.map(_seed_part_star, parts))
+    # The statistics' daily rollup, aggregated by the database over this seed's rows (their ids start at base_id).
+    stats_add_messages(messages=Message.objects.filter(pk__gte=base_id))
+    # The ids were chosen here, not by the database: move its sequence past them.
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), [Message]):
+            cursor.execute(statement)
+    return {"conversations": len(counts), "messages": stored, "seconds": round(time.monotonic() - started, 1)}
 
-    def handle(self, *args, messages, conversations, days, batch, seed, jobs, **options):
-        conversations = conversations or max(1, messages // 100)
-        if messages < 1:
-            raise CommandError("--messages must be at least 1.")
-        if connection.vendor == "sqlite":
-            jobs = 1  # one writer at a time
-        started = time.monotonic()
-        counts = split_counts(messages, conversations, random.Random(seed))
-        agent = self.demo_agent()
-        # Distinct numbers and wamids whatever is already there: start past the existing rows.
-        base = (Conversation.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
-        base_id = (Message.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
-        now = timezone.now()
-        parts = [
-            {
-                "job": job,
-                "jobs": jobs,
-                "base": base,
-                "base_id": base_id,
-                "numbers": list(range(job, len(counts), jobs)),
-                "counts": counts[job::jobs],
-                "seed": seed * 1000 + job,
-                "now": now,
-                "days": days,
-                "batch": batch,
-                "agent_id": agent.pk,
-                "entity_types": list(settings.ENTITY_TYPES) or ["project"],
-            }
-            for job in range(jobs)
-        ]
-        if jobs == 1:
-            stored = seed_part(**parts[0])
-        else:
-            # Separate processes (each its own connection) keep both cores busy: one
-            # builds rows while the database stores the other's batch.
-            connections.close_all()
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                stored = sum(pool.map(_seed_part_star, parts))
-        # The statistics' daily rollup, aggregated by the database over this seed's rows (their ids start at base_id).
-        stats_add_messages(messages=Message.objects.filter(pk__gte=base_id))
-        # The ids were chosen here, not by the database: move its sequence past them.
-        with connection.cursor() as cursor:
-            for statement in connection.ops.sequence_reset_sql(no_style(), [Message]):
-                cursor.execute(statement)
-        self.stdout.write(
-            f"Seeded {len(counts)} conversations and {stored} messages in {time.monotonic() - started:.1f} s."
-        )
 
-    def demo_agent(self):
-        """The staff member the demo's outbound messages come from."""
-        user, created = get_user_model().objects.get_or_create(username="demo-agent", defaults={"is_staff": True})
-        if created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-            group = Group.objects.filter(name="WhatsApp agents").first()
-            if group is not None:
-                user.groups.add(group)
-        return user
+def demo_agent():
+    """The staff member the demo's outbound messages come from."""
+    user, created = get_user_model().objects.get_or_create(username="demo-agent", defaults={"is_staff": True})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        group = Group.objects.filter(name="WhatsApp agents").first()
+        if group is not None:
+            user.groups.add(group)
+    return user
