@@ -34,7 +34,7 @@ def agent_client(client, agent):
     return client
 
 
-# --- REST API (issue 6) ------------------------------------------------------------------
+# --- REST API ---------------------------------------------------------------------------
 
 
 def _forget_rate_limits(*idents):
