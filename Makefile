@@ -24,7 +24,8 @@ run: export DEBUG ?= true
 
 # --- Outbound: the local WhatsApp Cloud API simulator ---
 # Without WHATSAPP_ACCESS_TOKEN (in the environment or .env), `make run` also starts the
-# simulator (the simulator app) and points the app at it; with real credentials it does not.
+# Cloud API simulator (the simulator app, `manage.py whatsapp_simulator`) and points the app at it;
+# with real credentials it does not.
 SIMULATOR_PORT ?= $(shell expr $(PORT) + 25)
 USE_SIMULATOR := $(if $(WHATSAPP_ACCESS_TOKEN),,$(if $(shell grep -s '^WHATSAPP_ACCESS_TOKEN=..*' .env),,yes))
 ifeq ($(USE_SIMULATOR),yes)

@@ -2,6 +2,13 @@
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+import integrations.tasks
+from chat.api_throttle import throttle_cache_key
+from tests.worker import run_celery_worker
 
 # The Cloud API simulator fixtures (simulator, whatsapp, client_api, conversation).
 pytest_plugins = ["simulator.tests.fixtures"]
@@ -38,18 +45,11 @@ def agent_client(client, agent):
 
 
 def _forget_rate_limits(*idents):
-    from django.core.cache import cache
-
-    from chat.api_throttle import throttle_cache_key
-
     cache.delete_many([throttle_cache_key(ident) for ident in (*idents, "127.0.0.1")])
 
 
 def jwt_client_for(user):
     """An APIClient sending a fresh JWT access token for `user`."""
-    from rest_framework.test import APIClient
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
     return client
@@ -69,8 +69,6 @@ def enqueued(monkeypatch):
 
     The Celery tasks run in worker processes; API tests check what is enqueued.
     """
-    import integrations.tasks
-
     calls = {"send": [], "mark_read": [], "fetch": []}
 
     class Recorder:
@@ -89,7 +87,5 @@ def enqueued(monkeypatch):
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """A real `celery -A madio_whatsapp worker` on the test database and broker (see tests/worker.py)."""
-    from tests.worker import run_celery_worker
-
     with run_celery_worker() as worker:
         yield worker
