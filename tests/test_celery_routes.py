@@ -1,0 +1,24 @@
+"""Celery's one route table: sends and read receipts on "whatsapp", SharePoint on "sharepoint", others "default"."""
+
+import integrations.tasks  # noqa: F401 - registers the tasks
+from madio_whatsapp.celery import app
+
+QUEUES = {
+    "message_send_task": "whatsapp",
+    "message_mark_read_task": "whatsapp",
+    "sharepoint_backup_task": "sharepoint",
+    "sharepoint_sweep_task": "sharepoint",
+}
+
+
+def test_every_task_goes_to_its_queue():
+    names = [name for name in app.tasks if name.startswith("integrations.tasks.")]
+    assert {f"integrations.tasks.{task}" for task in QUEUES} <= set(names)
+    for name in names:
+        queue = app.amqp.router.route({}, name)["queue"].name
+        assert queue == QUEUES.get(name.rsplit(".", 1)[1], "default"), name
+
+
+def test_every_scheduled_task_exists():
+    for entry in app.conf.beat_schedule.values():
+        assert entry["task"] in app.tasks
