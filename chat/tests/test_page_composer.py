@@ -92,7 +92,8 @@ def test_it_refuses_files_whatsapp_would_refuse_with_a_clear_message(
 
 
 def test_it_accepts_an_animated_sticker_up_to_500_kb(agent_client, chat):
-    animated = b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"ANIM" + b"\x00" * (200 * 1024)
+    # A VP8X header with the animation flag (0x02) set.
+    animated = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x02" + b"\x00" * (200 * 1024)
     send(agent_client, chat, file=SimpleUploadedFile("wave.webp", animated, content_type="image/webp"))
     assert Message.objects.get(conversation=chat).message_type == "sticker"
 
