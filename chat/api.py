@@ -271,7 +271,9 @@ class SendMediaApi(ChatApi):
             max_length=2000,
             help_text="A public http(s) address WhatsApp fetches the file from (or send `file`).",
         )
-        file = serializers.FileField(required=False, help_text="The file itself, as multipart/form-data.")
+        file = serializers.FileField(
+            required=False, allow_empty_file=True, help_text="The file itself, as multipart/form-data."
+        )
         caption = TextField(required=False, allow_blank=True, default="")
         filename = TextField(required=False, allow_blank=True, max_length=240, default="")
 
