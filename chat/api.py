@@ -31,14 +31,23 @@ from chat.api_base import (
     page_limit,
 )
 from chat.api_errors import error_response
-from chat.media_limits import LARGEST_UPLOAD, MEDIA_RULES, MediaRefused, check_media, mime_type_of
-from chat.message_templates import TemplateRefused, parameter_count, template_fill
-from chat.models import Message, MessageTemplate
+from chat.media_rules import (
+    CAPTION_MAX,
+    LARGEST_UPLOAD,
+    MB,
+    MEDIA_TYPES,
+    RULES,
+    MediaRefused,
+    check_caption,
+    check_upload,
+    max_bytes,
+)
+from chat.message_templates import TemplateRefused, parameter_count, template_send
+from chat.models import Message
 from integrations.fetch import FetchRefused, check_url
 from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
 
 TEXT_MAX = 4096
-CAPTION_MAX = 1024
 IDEMPOTENCY_KEY_MAX = 128
 
 # --- Shared output and error shapes ---------------------------------------------------
@@ -188,20 +197,16 @@ def idempotency_key(request):
     return key
 
 
-def queue_send(request, *, to_phone, message_type, queue=services.message_queue, **fields):
+def queue_send(request, *, to_phone, queue=services.message_queue, **fields):
     """Store the message as queued (sent by the worker after commit) and answer 202 with it."""
     key = idempotency_key(request)
     try:
         # A refused send also undoes the creation of a new conversation.
         with transaction.atomic():
             conversation = services.conversation_get_or_create(phone=to_phone)
-            message = queue(
-                conversation=conversation,
-                author=request.user,
-                message_type=message_type,
-                idempotency_key=key,
-                **fields,
-            )
+            message = queue(conversation=conversation, author=request.user, idempotency_key=key, **fields)
+    except TemplateRefused as refused:
+        return error_response(refused.field, refused.reason, status.HTTP_400_BAD_REQUEST)
     except services.SendRefused as refused:
         code = (
             status.HTTP_422_UNPROCESSABLE_ENTITY
@@ -259,15 +264,17 @@ class SendMediaApi(ChatApi):
 
     @extend_schema_serializer(component_name="SendMediaInput")
     class InputSerializer(SendInput):
-        media_type = serializers.ChoiceField(choices=list(MEDIA_RULES))
+        media_type = serializers.ChoiceField(choices=list(MEDIA_TYPES))
         media_url = TextField(
             required=False,
             allow_blank=True,
             max_length=2000,
             help_text="A public http(s) address WhatsApp fetches the file from (or send `file`).",
         )
-        file = serializers.FileField(required=False, help_text="The file itself, as multipart/form-data.")
-        caption = TextField(required=False, allow_blank=True, max_length=CAPTION_MAX, default="")
+        file = serializers.FileField(
+            required=False, allow_empty_file=True, help_text="The file itself, as multipart/form-data."
+        )
+        caption = TextField(required=False, allow_blank=True, default="")
         filename = TextField(required=False, allow_blank=True, max_length=240, default="")
 
         def validate(self, attrs):
@@ -275,34 +282,30 @@ class SendMediaApi(ChatApi):
             media_type, upload, url = attrs["media_type"], attrs.get("file"), attrs.get("media_url", "").strip()
             if bool(upload) == bool(url):
                 raise ValidationError({"media_url": ["Give either media_url or a file, not both and not neither."]})
-            if attrs["caption"] and media_type in ("audio", "sticker"):
-                raise ValidationError({"caption": [f"WhatsApp does not show a caption on {media_type} messages."]})
-            if url:
-                try:
-                    check_url(url)
-                except FetchRefused as refused:
-                    raise ValidationError({"media_url": [str(refused)]}) from None
-                attrs["media_url"] = url
-                return attrs
-            name = attrs["filename"] or upload.name or "file"
-            mime = mime_type_of(declared=getattr(upload, "content_type", ""), file_name=name)
-            upload.seek(0)
-            head = upload.read(32)
-            upload.seek(0)
             try:
-                check_media(media_type=media_type, mime_type=mime, size=upload.size, head=head)
+                if url:
+                    check_caption(media_type=media_type, caption=attrs["caption"])
+                    check_url(url)
+                    attrs["media_url"] = url
+                    return attrs
+                name = attrs["filename"] or upload.name or "file"
+                _, attrs["mime_type"] = check_upload(
+                    upload, media_type=media_type, file_name=name, caption=attrs["caption"]
+                )
             except MediaRefused as refused:
-                raise ValidationError({"file": [str(refused)]}) from None
-            attrs["filename"], attrs["mime_type"] = name, mime
+                raise ValidationError({refused.field: [refused.reason]}) from None
+            except FetchRefused as refused:
+                raise ValidationError({"media_url": [str(refused)]}) from None
+            attrs["filename"] = name
             return attrs
 
     @extend_schema(
         operation_id="send_media",
         summary="Send an image, video, audio, document or sticker",
         description="By `media_url` (JSON or form; WhatsApp fetches the link, and the server keeps a copy for the "
-        "backup through its safe fetcher) or by uploading `file` (multipart/form-data). Limits: image 5 MB "
-        "(jpeg, png); video 16 MB (mp4, 3gpp); audio 16 MB (aac, amr, mpeg, mp4, ogg); document 100 MB; sticker "
-        "webp, 100 KB static or 500 KB animated. Captions up to 1024 characters (not on audio or stickers).",
+        "backup through its safe fetcher) or by uploading `file` (multipart/form-data). "
+        + " ".join(rule.sentence for rule in RULES)
+        + f" Captions up to {CAPTION_MAX} characters (not on audio or stickers).",
         request={"multipart/form-data": InputSerializer, "application/json": InputSerializer},
         parameters=[IDEMPOTENCY_HEADER],
         responses={202: MessageOutput, **SEND_ERRORS},
@@ -310,7 +313,8 @@ class SendMediaApi(ChatApi):
     def post(self, request):
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > LARGEST_UPLOAD:
-            return error_response("file", "The file is larger than any WhatsApp allows (100 MB).", 413)
+            largest = max(max_bytes(media_type) for media_type in MEDIA_TYPES) // MB
+            return error_response("file", f"The file is larger than any WhatsApp allows ({largest} MB).", 413)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -343,30 +347,6 @@ class SendTemplateApi(ChatApi):
             child=TextField(max_length=1024), required=False, default=list, max_length=100
         )
 
-        def validate(self, attrs):
-            template = MessageTemplate.objects.filter(name=attrs["name"], language=attrs["language"]).first()
-            if template is None:
-                raise ValidationError(
-                    {
-                        "name": [
-                            f"There is no template '{attrs['name'][:80]}' in language '{attrs['language']}'; "
-                            "GET /api/whatsapp/templates lists them."
-                        ]
-                    }
-                )
-            try:
-                components, text = template_fill(template, attrs["parameters"])
-            except TemplateRefused as refused:
-                raise ValidationError({refused.field: [refused.reason]}) from None
-            attrs["template"] = {
-                "name": template.name,
-                "language": template.language,
-                "parameters": attrs["parameters"],
-                "components": components,
-            }
-            attrs["text"] = text
-            return attrs
-
     @extend_schema(
         operation_id="send_template",
         summary="Send an approved template (allowed outside the 24-hour window)",
@@ -392,10 +372,11 @@ class SendTemplateApi(ChatApi):
         values = data.validated_data
         return queue_send(
             request,
+            queue=template_send,
             to_phone=values["to_phone"],
-            message_type=Message.Type.TEMPLATE,
-            body=values["text"],
-            data={"template": values["template"]},
+            name=values["name"],
+            language=values["language"],
+            parameters=values["parameters"],
         )
 
 

@@ -1,10 +1,16 @@
-"""Approved WhatsApp templates: how many parameters each takes, and the Cloud API
-`components` that fill them, in this order: the header (its {{n}} texts, or the
-address of its image, video or document), the body, then URL and copy-code buttons.
+"""Approved WhatsApp templates: how many parameters each takes, the Cloud API
+`components` that fill them, and the one way a template is sent (template_send,
+called by the chat page and the API alike).
 
+Parameters fill, in this order: the header (its {{n}} texts, or the address of its
+image, video or document), the body, then URL and copy-code buttons.
 integrations.templates.template_check (the send task's check) counts the same way."""
 
 import re
+
+from chat.models import Message, MessageTemplate
+from chat.services import message_queue
+from integrations.fetch import FetchRefused, check_url
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -75,6 +81,61 @@ def body_text(components):
     return ""
 
 
+def body_parameters(components):
+    """The body's placeholders in order of first appearance: ["1", "2"] or named ones."""
+    for kind, _, names in template_slots(components):
+        if kind == "body":
+            return names
+    return []
+
+
+def template_named(*, name, language):
+    template = MessageTemplate.objects.filter(name=name, language=language).first()
+    if template is None:
+        raise TemplateRefused(
+            "name",
+            f"There is no template '{name[:80]}' in language '{language}'; GET /api/whatsapp/templates lists them.",
+        )
+    return template
+
+
+def template_send(
+    *,
+    conversation,
+    author,
+    parameters,
+    template=None,
+    name="",
+    language="",
+    entity=None,
+    idempotency_key=None,
+):
+    """Fill `template` (or the one called `name` in `language`) with `parameters` and queue it.
+
+    Raises TemplateRefused (naming the input at fault) when the template cannot be sent
+    so filled, and chat.services.SendRefused when the conversation cannot take it.
+    """
+    if template is None:
+        template = template_named(name=name, language=language)
+    parameters = list(parameters)
+    components, body = template_fill(template, parameters)
+    payload = {
+        "name": template.name,
+        "language": template.language,
+        "parameters": parameters,
+        "components": components,
+    }
+    return message_queue(
+        conversation=conversation,
+        author=author,
+        message_type=Message.Type.TEMPLATE,
+        body=body,
+        data={"template": payload},
+        entity=entity,
+        idempotency_key=idempotency_key,
+    )
+
+
 def template_fill(template, parameters):
     """(Cloud API components, the body as the customer reads it) for these parameters.
 
@@ -134,8 +195,6 @@ def template_fill(template, parameters):
 
 def _check_link(link, *, media):
     """A media header's parameter is the file's public address, which WhatsApp fetches."""
-    from integrations.fetch import FetchRefused, check_url
-
     try:
         check_url(link)
     except FetchRefused as refused:

@@ -8,11 +8,25 @@ whose window has neither opened nor closed, is answered 204 without loading the
 session, the user or any row. Anything else takes the ordinary way: login,
 permission, the conversation row, and a fresh pass with the answer.
 
-A 204 says only "nothing changed in this conversation since your cursor". So
-that not even this is said for long to someone who lost access, a pass lasts
-CHAT_PERMISSION_CACHE_SECONDS, the delay within which a permission change
-already applies: a logged-out or deactivated user's open page may hear "nothing
-changed" until then, and never receives a message.
+Why this is safe, clause by clause (each has its test in chat/tests/test_poll_pass.py):
+
+1. Signature. A pass is signed with SECRET_KEY under its own salt; a forged or
+   altered one is no pass, and the poll goes the ordinary way.
+2. Session. A pass names a keyed hash of the session cookie it was issued to (not
+   the cookie itself, which stays HttpOnly); shown with no cookie or another
+   session's, it is no pass.
+3. Conversation. A pass names one conversation; shown on another's poll, it is no pass.
+4. Expiry. A pass lasts CHAT_PERMISSION_CACHE_SECONDS, the delay within which a
+   permission change already applies everywhere (chat.access); an expired pass
+   is renewed only by the ordinary way, which logs in again.
+5. Never a message. The only answer the pass gives is an empty 204, "nothing changed
+   in this conversation since your cursor". The moment there is anything to show (a
+   message, a change to the conversation, its window opening or closing, its
+   deletion) the poll goes the ordinary way, which checks the login and permission.
+6. Logout and deactivation. A logged-out or deactivated user's replayed pass (with
+   the old cookie) may hear "nothing changed" until the pass expires, as clause 4
+   bounds it, and never more: anything to show goes the ordinary way and is refused.
+
 """
 
 import time

@@ -23,7 +23,8 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from chat import forms, selectors, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user
-from chat.message_templates import TemplateRefused, template_fill
+from chat.media_rules import accept_attribute, browser_rules
+from chat.message_templates import TemplateRefused, body_parameters, body_text, template_send
 from chat.models import Message
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
@@ -124,7 +125,8 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
         "entity": entity,
         "error": error,
         "idempotency_key": uuid.uuid4().hex,
-        "media_limits": forms.media_limits(),
+        "media_rules": browser_rules(),
+        "media_accept": accept_attribute(),
         "entity_types": settings.ENTITY_TYPES,
     }
 
@@ -284,8 +286,8 @@ def template_fields(request, pk):
     template = next((t for t in selectors.approved_templates() if t.pk == template_id), None)
     context = {
         "template": template,
-        "parameters": forms.template_parameters(template) if template else [],
-        "body": forms.template_body(template) if template else "",
+        "parameters": body_parameters(template.components) if template else [],
+        "body": body_text(template.components) if template else "",
     }
     return render(request, "chat/_template_fields.html", context)
 
@@ -304,7 +306,7 @@ def message_send(request, pk):
         data = form.cleaned_data
         try:
             _queue(chat, request.user, data, entity or data["entity"], is_template)
-        except services.SendRefused as refused:
+        except (services.SendRefused, TemplateRefused) as refused:
             error = refused.reason
         except InvalidEntity as invalid:
             error = str(invalid)
@@ -330,19 +332,7 @@ def message_send(request, pk):
 def _queue(chat, user, data, entity, is_template):
     common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
     if is_template:
-        template, values = data["template"], data["values"]
-        parameters = list(values.values())
-        try:  # the API fills templates the same way; refusing here keeps the reason in the composer
-            components, body = template_fill(template, parameters)
-        except TemplateRefused as refused:
-            raise services.SendRefused(refused.reason, code="template_invalid") from None
-        payload = {
-            "name": template.name,
-            "language": template.language,
-            "parameters": parameters,
-            "components": components,
-        }
-        return services.message_queue(message_type="template", body=body, data={"template": payload}, **common)
+        return template_send(template=data["template"], parameters=data["parameters"], **common)
     upload = data.get("file")
     if upload is not None:
         return services.message_queue(

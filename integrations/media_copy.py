@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from django.core.files import File
 from django.utils import timezone
 
-from chat.media_limits import MediaRefused, check_media, max_bytes, mime_type_of
+from chat.media_rules import MediaRefused, check_media, max_bytes, mime_type_of
 from chat.models import Message
 from integrations.fetch import FetchRefused, fetch
 from integrations.sharepoint_backup import queue_sharepoint_backup

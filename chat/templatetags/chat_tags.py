@@ -1,6 +1,7 @@
 """Filters the chat templates use: formatting, times, ticks and media details."""
 
 from django import template
+from django.conf import settings
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -148,8 +149,6 @@ def doc_icon(message):
 @register.simple_tag
 def entity_types():
     """The ERP record types a message can be linked to (settings.ENTITY_TYPES)."""
-    from django.conf import settings
-
     return settings.ENTITY_TYPES
 
 

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.models import Message, MessageTemplate
-from chat.tests.conftest import make_conversation
+from chat.tests.conftest import make_conversation, make_message
 from links.models import EntityLink
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -92,7 +92,8 @@ def test_it_refuses_files_whatsapp_would_refuse_with_a_clear_message(
 
 
 def test_it_accepts_an_animated_sticker_up_to_500_kb(agent_client, chat):
-    animated = b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"ANIM" + b"\x00" * (200 * 1024)
+    # A VP8X header with the animation flag (0x02) set.
+    animated = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x02" + b"\x00" * (200 * 1024)
     send(agent_client, chat, file=SimpleUploadedFile("wave.webp", animated, content_type="image/webp"))
     assert Message.objects.get(conversation=chat).message_type == "sticker"
 
@@ -161,8 +162,6 @@ def test_it_refuses_a_template_that_is_not_approved(agent_client, db):
 
 
 def test_it_links_and_unlinks_a_message_from_its_bubble(agent_client, chat):
-    from chat.tests.conftest import make_message
-
     message = make_message(chat)
     response = agent_client.post(
         reverse("chat:message_link", args=[message.pk]), {"entity_type": "lead", "entity_id": "L7"}, **HTMX
@@ -179,8 +178,6 @@ def test_it_links_and_unlinks_a_message_from_its_bubble(agent_client, chat):
 
 
 def test_it_explains_a_link_to_an_unknown_record_type(agent_client, chat):
-    from chat.tests.conftest import make_message
-
     message = make_message(chat)
     body = agent_client.post(
         reverse("chat:message_link", args=[message.pk]), {"entity_type": "invoice", "entity_id": "1"}, **HTMX

@@ -2,8 +2,10 @@
 
 import re
 from html import unescape
+from urllib.parse import quote, unquote
 
 import pytest
+from django.core import signing
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -121,3 +123,89 @@ def test_a_conversation_update_by_any_filter_marks_what_it_changed(chat):
     recent = (timezone.now() - timezone.timedelta(seconds=5)).timestamp()
     assert messages_marked_at(chat.pk) > recent
     assert messages_marked_at(quiet.pk) < recent
+
+
+# --- One test per clause of the argument in chat/poll_pass.py ------------------------------
+
+
+def answers_without_a_query(client, url, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        return client.get(url, **HTMX).status_code == 204
+
+
+def test_clause_1_an_unsigned_pass_is_no_pass(agent_client, opened, django_assert_max_num_queries):
+    forged = signing.dumps([0, 0, "x"], salt="another-salt")
+    url = re.sub(r"pass=[^&]+", f"pass={quote(forged)}", opened)
+    with django_assert_max_num_queries(50) as queries:
+        response = agent_client.get(url, **HTMX)
+    assert len(queries) > 0  # the ordinary way: the session, the user, the conversation
+    assert "pass=" in poll_url(response)
+
+
+def test_clause_2_a_pass_is_no_pass_in_another_session(opened, agent, django_assert_max_num_queries):
+    other = Client()
+    other.force_login(agent)  # the same user, another session
+    with django_assert_max_num_queries(50) as queries:
+        response = other.get(opened, **HTMX)
+    assert len(queries) > 0
+    assert poll_url(response) != opened  # renewed for this session
+
+
+def test_clause_2_the_pass_does_not_carry_the_session_cookie(agent_client, opened):
+    session_key = agent_client.cookies["sessionid"].value
+    token = unquote(re.search(r"pass=([^&]+)", opened).group(1))
+    assert session_key not in token
+    assert session_key not in str(signing.loads(token, salt="chat.poll-pass"))
+
+
+def test_clause_3_a_pass_serves_only_its_conversation(agent_client, opened, chat, django_assert_max_num_queries):
+    other = make_conversation(phone="+14155550123", name="Ben", inbound_ago=timezone.timedelta(hours=1))
+    a_while_later(other)
+    own, theirs = (reverse("chat:conversation_poll", args=[pk]) for pk in (chat.pk, other.pk))
+    with django_assert_max_num_queries(50) as queries:
+        agent_client.get(opened.replace(own, theirs), **HTMX)
+    assert len(queries) > 0
+
+
+def test_clause_4_a_pass_lasts_the_permission_cache_delay(agent_client, opened, settings, django_assert_num_queries):
+    assert answers_without_a_query(agent_client, opened, django_assert_num_queries)
+    settings.CHAT_PERMISSION_CACHE_SECONDS = 0
+    response = agent_client.get(opened, **HTMX)
+    assert response.status_code == 200  # the ordinary way, with a fresh pass
+    assert poll_url(response) != opened
+
+
+def test_clause_5_a_pass_alone_never_shows_a_message(agent_client, opened, chat):
+    thief = Client()  # has the page's URL, pass and all, but not the session
+    thief.cookies["sessionid"] = "not-the-session"
+    make_message(chat, message_body="The code is 4711")
+    for client in (thief, Client()):
+        response = client.get(opened, **HTMX)
+        assert "4711" not in response.content.decode()
+        assert response["HX-Redirect"].startswith(reverse("login"))
+
+
+def test_clause_6_after_logout_an_old_cookie_hears_only_nothing_changed(
+    agent_client, opened, chat, django_assert_num_queries
+):
+    old_cookie = agent_client.cookies["sessionid"].value
+    agent_client.logout()
+    replay = Client()
+    replay.cookies["sessionid"] = old_cookie
+    assert answers_without_a_query(replay, opened, django_assert_num_queries)  # within the pass's life
+    make_message(chat, message_body="The code is 4711")
+    response = replay.get(opened, **HTMX)
+    assert "4711" not in response.content.decode()
+    assert response["HX-Redirect"].startswith(reverse("login"))
+
+
+def test_clause_6_a_deactivated_user_hears_only_nothing_changed(
+    agent_client, agent, opened, chat, django_assert_num_queries
+):
+    agent.is_active = False
+    agent.save(update_fields=["is_active"])
+    assert answers_without_a_query(agent_client, opened, django_assert_num_queries)  # within the pass's life
+    make_message(chat, message_body="The code is 4711")
+    response = agent_client.get(opened, **HTMX)
+    assert "4711" not in response.content.decode()
+    assert response["HX-Redirect"].startswith(reverse("login"))  # an inactive user's session logs nobody in

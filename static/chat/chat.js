@@ -104,30 +104,45 @@
     return !!(input && input.files && input.files.length);
   }
 
-  function limits() {
+  // chat.media_rules, rendered into the composer: the same table and words the server checks with.
+  function mediaRules() {
     var node = document.getElementById("media-limits");
-    return node ? JSON.parse(node.textContent) : [];
+    return node ? JSON.parse(node.textContent) : { rules: [], extensions: {}, words: {} };
   }
 
-  function mimeOf(file) {
-    if (file.type) return file.type.split(";")[0].toLowerCase();
-    var ext = (file.name.split(".").pop() || "").toLowerCase();
-    return { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", mp4: "video/mp4",
-             pdf: "application/pdf", mp3: "audio/mpeg", ogg: "audio/ogg", txt: "text/plain" }[ext] || "";
+  function mimeOf(file, table) {
+    var mime = (file.type || "").split(";")[0].trim().toLowerCase();
+    if (mime && mime !== "application/octet-stream") return mime;
+    var dot = file.name.lastIndexOf(".");
+    return (dot === -1 ? "" : table.extensions[file.name.slice(dot).toLowerCase()]) || mime ||
+      "application/octet-stream";
   }
 
-  // The same limits the server checks (chat.forms.MEDIA_RULES), checked before uploading.
-  function problem(file) {
-    var mime = mimeOf(file);
-    var rules = limits();
+  // The rule a file is judged by: its MIME type's, else the type it looks like (as chat.media_rules.media_type_for).
+  function ruleFor(mime, rules) {
+    var major = mime.split("/")[0];
+    var guess = ["image", "video", "audio"].indexOf(major) === -1 ? "document" : major;
+    var byType = null;
     for (var i = 0; i < rules.length; i++) {
-      if (rules[i].mimes.indexOf(mime) === -1) continue;
-      if (file.size > rules[i].max) return "This file is too large. " + rules[i].message;
-      if (file.size === 0) return "This file is empty.";
-      return "";
+      if (rules[i].mimes.indexOf(mime) !== -1) return rules[i];
+      if (rules[i].type === guess) byType = rules[i];
     }
-    return "WhatsApp cannot send files of type " + (mime || "unknown") +
-      ". Send photos (JPEG, PNG), videos (MP4), audio, WebP stickers or PDF and office documents.";
+    return byType;
+  }
+
+  // A sticker's static limit needs its header, which the server reads; here only the larger limit applies.
+  function problem(file) {
+    var table = mediaRules();
+    var mime = mimeOf(file, table);
+    var rule = ruleFor(mime, table.rules);
+    if (!rule) return "";
+    if (rule.mimes.indexOf(mime) === -1) {
+      return table.words.wrong_type.replace("{mime}", mime.slice(0, 60)).replace("{noun}", rule.noun) +
+        " " + rule.message;
+    }
+    if (file.size === 0) return table.words.empty;
+    if (file.size > rule.max) return table.words.too_large + " " + rule.message;
+    return "";
   }
 
   function size(bytes) {
