@@ -238,7 +238,7 @@ def test_it_marks_the_copy_failed_when_the_file_breaks_whatsapps_rules(allowed, 
     wrong_type.refresh_from_db()
     too_big.refresh_from_db()
     assert wrong_type.media_state == too_big.media_state == "failed"
-    assert "image/jpeg, image/png" in wrong_type.media_error
+    assert "Photos must be JPEG or PNG" in wrong_type.media_error
     assert "5 MB" in too_big.media_error
     assert not wrong_type.file
 
