@@ -4,16 +4,16 @@ An idle conversation poll asks "did anything change after my cursor?". With this
 mark it can answer from the cache without reading the messages table, and with a
 poll pass (chat.poll_pass) without reading the database at all.
 
-Writers: every write of a Message marks its conversation, from the model itself
-(Message.save, and MessageQuerySet.bulk_create and .update when updated_at is
-set; see chat.models), and so does every write of the Conversation row that
-sets updated_at (Conversation.save, ConversationQuerySet.update) and its
-deletion, so no code path has to remember to. The mark is the time
-of the write, set inside the writer's transaction. A poll that reads it before
-the rows are visible finds nothing and answers 204, which keeps the client's
-cursor, so its next polls look again and find the rows once committed. Like the
-cursor itself, this relies on a transaction committing within CURSOR_SLACK of
-its writes.
+Writers: every write that changes what staff see is a function of chat.services
+(or the few admin, link and read-state writers that call it too), and each one calls
+conversations_touched(ids) right where it writes, naming the conversations it knows
+it changed: nothing is guessed from a query. A test (chat/tests/test_changes.py)
+reads the source and fails when a function that sets updated_at on a Message or a
+Conversation does not call it. The mark is the time of the write, set inside the
+writer's transaction. A poll that reads it before the rows are visible finds nothing
+and answers 204, which keeps the client's cursor, so its next polls look again and
+find the rows once committed. Like the cursor itself, this relies on a transaction
+committing within CURSOR_SLACK of its writes.
 
 Readers (chat.selectors.messages_changed, chat.poll_pass): a mark older than the
 cursor (less CURSOR_SLACK) means nothing changed. No mark (expired, cache lost)
@@ -57,8 +57,8 @@ def _set(conversation_ids, at=None):
             logger.warning("Could not drop the change marks either", exc_info=True)
 
 
-def messages_touched(conversation_ids):
-    """Called by chat.models for every message write: the conversations changed now."""
+def conversations_touched(conversation_ids):
+    """The conversations changed now (a message or the row itself): call it where the write happens."""
     ids = {pk for pk in conversation_ids if pk is not None}
     if ids:
         _set(ids)

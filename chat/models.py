@@ -1,45 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models.signals import post_delete
-from django.dispatch import receiver
 from django.utils import timezone
-
-from chat.changes import messages_touched
-
-
-def _named_pks(queryset):
-    """The primary keys a filter names outright (pk=1, pk__in=[1, 2]), or None when it names none."""
-    where = queryset.query.where
-    if where.connector != "AND" or where.negated:
-        return None
-    for condition in where.children:
-        field = getattr(getattr(condition, "lhs", None), "target", None)
-        if not getattr(field, "primary_key", False) or getattr(condition, "negated", False):
-            continue
-        value = condition.rhs
-        if condition.lookup_name == "exact" and isinstance(value, int):
-            return [value]
-        if condition.lookup_name == "in" and isinstance(value, list | tuple | set | frozenset):
-            if all(isinstance(pk, int) for pk in value):
-                return list(value)
-    return None
-
-
-class ConversationQuerySet(models.QuerySet):
-    """Marks the conversations an update of updated_at changed (chat.changes), for the idle poll."""
-
-    def update(self, **kwargs):
-        if "updated_at" not in kwargs:  # not a change the page shows
-            return super().update(**kwargs)
-        pks = _named_pks(self)  # the writers name their rows: nothing to read first
-        if pks is None:
-            pks = list(self.order_by().values_list("pk", flat=True))
-            if not pks:
-                return 0
-        count = super().update(**kwargs)
-        if count:
-            messages_touched(pks)
-        return count
 
 
 class Conversation(models.Model):
@@ -67,8 +28,6 @@ class Conversation(models.Model):
     # statistics count active conversations here, not over messages.
     last_created_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ConversationQuerySet.as_manager()
-
     class Meta:
         permissions = [("use_chat", "Can use the WhatsApp chat")]
         indexes = [
@@ -82,10 +41,6 @@ class Conversation(models.Model):
 
     def __str__(self):
         return self.display_name
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        messages_touched([self.pk])
 
     @property
     def display_name(self):
@@ -105,39 +60,6 @@ class Conversation(models.Model):
     def service_window_open(self, now=None):
         ends = self.service_window_ends_at
         return ends is not None and (now or timezone.now()) < ends
-
-
-@receiver(post_delete, sender=Conversation)
-def _conversation_deleted(sender, instance, **kwargs):
-    messages_touched([instance.pk])  # an idle poll must look, and find it gone
-
-
-class MessageQuerySet(models.QuerySet):
-    """Marks the conversations whose messages a bulk write changed (chat.changes), for the idle poll."""
-
-    def bulk_create(self, objs, *args, **kwargs):
-        rows = super().bulk_create(objs, *args, **kwargs)
-        messages_touched(row.conversation_id for row in rows)
-        return rows
-
-    def update(self, **kwargs):
-        if "updated_at" not in kwargs:  # not a change the page shows (see Message.updated_at)
-            return super().update(**kwargs)
-        # Which conversations, read before the update: its filter may no longer match after it.
-        conversation_ids = set(self.order_by().values_list("conversation_id", flat=True).distinct())
-        if not conversation_ids:
-            return 0  # no row matches: the UPDATE would change nothing (as if it had run a moment earlier)
-        count = super().update(**kwargs)
-        if count:
-            messages_touched(conversation_ids)
-        return count
-
-    def update_in(self, conversation_id, **kwargs):
-        """update() of rows in one conversation the caller knows: marks it without reading the rows first."""
-        count = models.QuerySet.update(self.filter(conversation_id=conversation_id), **kwargs)
-        if count and "updated_at" in kwargs:
-            messages_touched([conversation_id])
-        return count
 
 
 class Message(models.Model):
@@ -248,9 +170,6 @@ class Message(models.Model):
     # Set when a temporary failure outlasted the task's retries: the sweeper tries again after it.
     sharepoint_retry_at = models.DateTimeField(null=True, blank=True)
 
-    # Marks the conversation of every bulk write for the idle poll (chat.changes); save() does the same.
-    objects = MessageQuerySet.as_manager()
-
     class Meta:
         db_table = "whatsapp_messages"
         indexes = [
@@ -270,10 +189,6 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.direction} {self.message_type} {self.pk}"
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        messages_touched([self.conversation_id])
 
     @property
     def is_media(self):

@@ -5,20 +5,13 @@ import posixpath
 from urllib.parse import urlsplit
 
 from django.core.files import File
-from django.utils import timezone
 
 from chat.media_rules import MediaRefused, check_media, max_bytes, mime_type_of
 from chat.models import Message
+from chat.services import message_media_copy_stored, message_media_failed
 from integrations.fetch import FetchRefused, fetch
-from integrations.sharepoint_backup import queue_sharepoint_backup
 
 logger = logging.getLogger(__name__)
-
-
-def message_media_failed(*, message_id, reason):
-    Message.objects.filter(pk=message_id).update(
-        media_state=Message.MediaState.FAILED, media_error=reason[:1000], updated_at=timezone.now()
-    )
 
 
 def message_keep_media_copy(*, message_id):
@@ -36,7 +29,7 @@ def message_keep_media_copy(*, message_id):
         fetched = fetch(link, max_bytes=max_bytes(message.message_type))
     except FetchRefused as refused:
         logger.info("media copy refused for message %s: %s", message_id, refused)
-        message_media_failed(message_id=message_id, reason=str(refused))
+        message_media_failed(message_id=message_id, reason=str(refused), conversation_id=message.conversation_id)
         return "refused"
     with fetched.file:
         name = message.file_name or posixpath.basename(urlsplit(fetched.url).path) or f"media-{message_id}"
@@ -46,17 +39,9 @@ def message_keep_media_copy(*, message_id):
         try:
             check_media(media_type=message.message_type, mime_type=mime, size=fetched.size, head=head)
         except MediaRefused as refused:
-            message_media_failed(message_id=message_id, reason=str(refused))
+            message_media_failed(message_id=message_id, reason=str(refused), conversation_id=message.conversation_id)
             return "refused"
         message.file.save(name[:200], File(fetched.file, name=name[:200]), save=False)
-    Message.objects.filter(pk=message_id).update(
-        file=message.file.name,
-        file_size=fetched.size,
-        mime_type=message.mime_type or mime,
-        media_state=Message.MediaState.READY,
-        media_error="",
-        updated_at=timezone.now(),
-    )
+    message_media_copy_stored(message=message, size=fetched.size, mime_type=message.mime_type or mime)
     logger.info("media copy stored for message %s (%s bytes)", message_id, fetched.size)
-    queue_sharepoint_backup(message)
     return "stored"

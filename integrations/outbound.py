@@ -34,21 +34,29 @@ import mimetypes
 import os
 import random
 import time
-from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import F
 from django.utils import timezone
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
-from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, UNAVAILABLE_TITLE, UNCERTAIN_TITLE
-from chat.models import Conversation, Message
+from chat.errors import TEMPLATE_TITLE, UNAVAILABLE_TITLE, UNCERTAIN_TITLE
+from chat.models import Message
 from chat.phones import mask_phone
-from integrations import metrics
-from integrations.inbound import apply_pending_statuses
+from chat.services import (
+    message_send_claim,
+    message_send_failed,
+    message_send_leaving,
+    message_send_media_uploaded,
+    message_send_requeue,
+    message_send_saved,
+    messages_send_sweep,
+)
+from integrations import metrics, tasks
+from integrations.backoff import backoff
+from integrations.statuses import apply_pending_statuses
 from integrations.templates import TemplateInvalid, template_check
 from integrations.throughput import throughput_wait
 from integrations.whatsapp import MIN_RETRY_DELAY, CloudAPIClient, WhatsAppError
@@ -85,14 +93,17 @@ def callback_data(message_id):
 
 
 def retry_delay(*, attempt, error=None):
-    """Seconds before try number attempt+1: exponential with jitter, never below what Meta asked."""
-    base = settings.WHATSAPP_SEND_RETRY_BASE_SECONDS
-    exponential = min(settings.WHATSAPP_SEND_RETRY_MAX_DELAY, base * 2 ** max(0, attempt - 1))
-    delay = exponential / 2 + random.uniform(0, exponential / 2)
+    """Seconds before try number attempt+1: exponential with jitter, never below what Meta asked
+    (its Retry-After, or the wait its error code needs, trusted up to an hour)."""
+    floor = 0
     if error is not None:
-        floor = max(error.retry_after or 0, MIN_RETRY_DELAY.get(error.code, 0))
-        delay = max(delay, min(floor, 3600))
-    return round(delay, 3)
+        floor = min(max(error.retry_after or 0, MIN_RETRY_DELAY.get(error.code, 0)), 3600)
+    return backoff(
+        attempt - 1,
+        base=settings.WHATSAPP_SEND_RETRY_BASE_SECONDS,
+        cap=settings.WHATSAPP_SEND_RETRY_MAX_DELAY,
+        at_least=floor,
+    )
 
 
 def _count_send(message, sent_at):
@@ -101,10 +112,6 @@ def _count_send(message, sent_at):
         metrics.record_send_latency(max(0.0, (sent_at - message.created_at).total_seconds()))
     except Exception:  # metrics never break a send
         logger.warning("Could not record send metrics for message %s", message.pk, exc_info=True)
-
-
-def _touch_conversation(message, now):
-    Conversation.objects.filter(pk=message.conversation_id).update(updated_at=now)
 
 
 # --- the send ------------------------------------------------------------------------
@@ -119,8 +126,7 @@ def _upload(client, message):
             media_id = client.upload_media(fileobj, mime_type=mime_type, filename=name)
     except OSError as exc:
         raise LocalSendError("The file to send is missing", type(exc).__name__) from exc
-    Message.objects.filter(pk=message.pk).update(media_id=media_id)
-    message.media_id = media_id
+    message_send_media_uploaded(message=message, media_id=media_id)
     return media_id
 
 
@@ -180,28 +186,13 @@ def _wait_for_throughput(message):
     ):
         return
     # Waiting is no failed try: back to queued, the attempt not counted, and the task rescheduled.
-    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update_in(
-        message.conversation_id,
-        status=Message.Status.QUEUED,
-        send_attempts=F("send_attempts") - 1,
-        updated_at=timezone.now(),
-    )
+    message_send_requeue(message=message, uncount=True)
     # The schedule is booked at least max_wait ahead: come back about then, spread out.
     raise RetryLater(max(1.0, settings.WHATSAPP_SEND_RATE_MAX_WAIT) * random.uniform(0.5, 1.5), reason="throughput cap")
 
 
-def _fail(message, *, code, title, details, now=None):
-    now = now or timezone.now()
-    Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update_in(
-        message.conversation_id,
-        status=Message.Status.FAILED,
-        failed_at=now,
-        error_code=code,
-        error_title=(title or "")[:255],
-        error_details=details or "",
-        updated_at=now,
-    )
-    _touch_conversation(message, now)
+def _fail(message, *, code, title, details):
+    message_send_failed(message=message, code=code, title=title, details=details)
     logger.info(
         "Message %s to %s failed: code %s, %s", message.pk, mask_phone(message.to_phone), code, (title or "")[:80]
     )
@@ -217,9 +208,7 @@ def _after_infrastructure_error(message, exc):
     countdown = retry_delay(attempt=message.send_attempts)
     # The claim's increment of send_attempts stays: this try counts. If the database is the
     # part that is down, this UPDATE fails too and the row stays "sending" for the sweeper.
-    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update_in(
-        message.conversation_id, status=Message.Status.QUEUED, updated_at=timezone.now()
-    )
+    message_send_requeue(message=message)
     logger.warning("Message %s: %s, nothing sent; retrying in %.1fs", message.pk, details, countdown)
     raise RetryLater(countdown, reason=type(exc).__name__)
 
@@ -239,16 +228,8 @@ def _after_whatsapp_error(message, error):
         )
     if error.retryable and message.send_attempts < settings.WHATSAPP_SEND_MAX_ATTEMPTS:
         countdown = retry_delay(attempt=message.send_attempts, error=error)
-        now = timezone.now()
         # Back to queued, so the retried task can claim it again; the error stays visible meanwhile.
-        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, whatsapp_message_id=None).update_in(
-            message.conversation_id,
-            status=Message.Status.QUEUED,
-            error_code=error.code,
-            error_title=(error.title or "")[:255],
-            error_details=error.details or "",
-            updated_at=now,
-        )
+        message_send_requeue(message=message, error=(error.code, error.title, error.details))
         logger.info(
             "Message %s: WhatsApp error %s on try %s, retrying in %.1fs",
             message.pk,
@@ -267,16 +248,7 @@ def _save_sent(message, wamid, now):
     """Store the wamid Meta gave; a brief database outage is waited out rather than lost."""
     for attempt in range(SAVE_TRIES):
         try:
-            Message.objects.filter(pk=message.pk, whatsapp_message_id=None).update_in(
-                message.conversation_id,
-                whatsapp_message_id=wamid,
-                status=Message.Status.SENT,
-                sent_at=now,
-                updated_at=now,
-                error_code=None,
-                error_title="",
-                error_details="",
-            )
+            message_send_saved(message=message, wamid=wamid, at=now)
             return
         except (OperationalError, InterfaceError):
             if attempt == SAVE_TRIES - 1 or connection.in_atomic_block:
@@ -285,14 +257,6 @@ def _save_sent(message, wamid, now):
                 raise
             connection.close()  # the next query reconnects
             time.sleep(0.5 * 2**attempt)
-
-
-def _mark_request_leaving(message):
-    """Stamp the row, durably, right before the request: from here on Meta may accept it."""
-    stamped = Message.objects.filter(
-        pk=message.pk, status=Message.Status.SENDING, send_started_at=None, whatsapp_message_id=None
-    ).update(send_started_at=timezone.now())
-    return stamped == 1
 
 
 def message_deliver(*, message_id, client=None):
@@ -310,14 +274,7 @@ def message_deliver(*, message_id, client=None):
         or message.status != Message.Status.QUEUED
     ):
         return "skipped"
-    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, whatsapp_message_id=None).update_in(
-        message.conversation_id,
-        status=Message.Status.SENDING,
-        send_attempts=F("send_attempts") + 1,
-        send_started_at=None,
-        updated_at=timezone.now(),
-    )
-    if claimed != 1:
+    if not message_send_claim(message=message):
         return "skipped"  # another worker has it, or it was sent meanwhile
     message.refresh_from_db(fields=["send_attempts", "media_id", "data"])
     client = client or CloudAPIClient.from_settings()
@@ -326,7 +283,7 @@ def message_deliver(*, message_id, client=None):
         send = _prepare(client, message)
         # The cap is taken right before the request, so sends leave at the rate, evenly spaced.
         _wait_for_throughput(message)
-        if not _mark_request_leaving(message):
+        if not message_send_leaving(message=message):
             return "skipped"  # the sweeper took the claim back meanwhile: another try sends it
         requested = True
         wamid = send()
@@ -349,8 +306,6 @@ def message_deliver(*, message_id, client=None):
     # (see the module docstring). Keep anything else out of this gap.
     now = timezone.now()
     _save_sent(message, wamid, now)
-    _touch_conversation(message, now)
-    message.whatsapp_message_id = wamid
     # Statuses can reach the webhook before the wamid above was saved; the inbound side
     # keeps them as unknown, and this applies them now that the wamid is known.
     try:
@@ -389,79 +344,18 @@ def message_mark_read_remote(*, message_id, client=None):
 def messages_sweep(*, now=None, enqueue=None):
     """Re-enqueue outbound messages left queued; settle those stuck "sending". Returns the counts.
 
-    Queued rows untouched for WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES (the broker was down,
-    a task was lost) get a new task; the claim makes an extra task harmless. Rows
-    "sending" for WHATSAPP_SWEEP_SENDING_AFTER_MINUTES belong to a worker that died
-    mid-send. Those whose request never left (no send_started_at) go back to the queue
-    and get a new task, until their tries run out; those whose request may have left
-    could have been accepted by WhatsApp, so they are marked failed ("Sending was
-    interrupted"), never sent again by themselves.
-    Each run handles at most WHATSAPP_SWEEP_BATCH rows of each kind, so its cost is bounded.
+    The rows change in chat.services.messages_send_sweep (which says which and why); each
+    row queued again gets a new task, and the claim makes an extra task harmless.
     """
     now = now or timezone.now()
-    if enqueue is None:
-        from integrations.tasks import message_send_task
-
-        enqueue = message_send_task.delay
-    batch = settings.WHATSAPP_SWEEP_BATCH
-    queued_before = now - timedelta(minutes=settings.WHATSAPP_SWEEP_QUEUED_AFTER_MINUTES)
-    outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND, whatsapp_message_id=None)
-    stale = list(
-        outbound.filter(status=Message.Status.QUEUED, created_at__lt=queued_before, updated_at__lt=queued_before)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:batch]
-    )
-    if stale:
-        # Touched, so the next sweep waits a full period before trying these again.
-        Message.objects.filter(pk__in=stale, status=Message.Status.QUEUED).update(updated_at=now)
-    sending_before = now - timedelta(minutes=settings.WHATSAPP_SWEEP_SENDING_AFTER_MINUTES)
-    stuck = outbound.filter(status=Message.Status.SENDING, updated_at__lt=sending_before)
-    never_left = list(
-        stuck.filter(send_started_at=None, send_attempts__lt=settings.WHATSAPP_SEND_MAX_ATTEMPTS)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:batch]
-    )
-    if never_left:
-        # The same conditions again, so a worker that stamped its request meanwhile keeps its claim.
-        Message.objects.filter(
-            pk__in=never_left, status=Message.Status.SENDING, send_started_at=None, updated_at__lt=sending_before
-        ).update(status=Message.Status.QUEUED, updated_at=now)
-    settled = list(stuck.order_by("created_at").values_list("pk", "conversation_id", "send_started_at")[:batch])
-    if settled:
-        _settle_stuck(
-            [pk for pk, _, started in settled if started is not None],
-            now,
-            started=True,
-            title=INTERRUPTED_TITLE,
-            details="The worker stopped during the send. WhatsApp may have accepted it; "
-            "check with the customer before resending.",
-        )
-        _settle_stuck(
-            [pk for pk, _, started in settled if started is None],
-            now,
-            started=False,
-            title=UNAVAILABLE_TITLE,
-            details="The worker stopped before the request left, on every try; nothing was sent.",
-        )
-        Conversation.objects.filter(pk__in={cid for _, cid, _ in settled}).update(updated_at=now)
-        logger.warning("Marked %s message(s) stuck while sending as failed", len(settled))
+    enqueue = enqueue or tasks.message_send_task.delay
+    stale, never_left, failed = messages_send_sweep(now=now)
+    if failed:
+        logger.warning("Marked %s message(s) stuck while sending as failed", failed)
     for pk in stale + never_left:
         enqueue(pk)
     if stale:
         logger.info("Re-enqueued %s message(s) left queued", len(stale))
     if never_left:
         logger.info("Re-queued %s message(s) whose worker stopped before sending", len(never_left))
-    return {"requeued": len(stale) + len(never_left), "failed": len(settled)}
-
-
-def _settle_stuck(pks, now, *, started, title, details):
-    if pks:
-        # send_started_at as read: a row stamped since then may have left, and is not "nothing was sent".
-        Message.objects.filter(pk__in=pks, status=Message.Status.SENDING, send_started_at__isnull=not started).update(
-            status=Message.Status.FAILED,
-            failed_at=now,
-            error_code=None,
-            error_title=title,
-            error_details=details,
-            updated_at=now,
-        )
+    return {"requeued": len(stale) + len(never_left), "failed": failed}

@@ -9,17 +9,18 @@ the rest. Graph itself is integrations.sharepoint.
 import logging
 import mimetypes
 import os
-import random
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from chat.models import Message
+from chat.services import message_backup_queue, message_backup_set
+from chat.services.media import message_backup_disabled
+from integrations import tasks
+from integrations.backoff import backoff
 from integrations.metrics import record_sharepoint_upload
 from integrations.sharepoint import SharePointError, safe_name, sharepoint_client
 
@@ -37,8 +38,6 @@ SWEEP_FAILED_AFTER = timedelta(hours=6)  # a temporary failure that outlasted th
 SWEEP_UPLOADING_AFTER = timedelta(seconds=LOCK_SECONDS)  # the worker died mid-upload; its lock has expired
 SWEEP_BATCH = 200
 
-_disabled_logged = False
-
 
 def record_backup_outcome(outcome, *, message_id, reason=""):
     """The one place every backup outcome passes through (logs; counted as
@@ -49,28 +48,10 @@ def record_backup_outcome(outcome, *, message_id, reason=""):
     record_sharepoint_upload(outcome)
 
 
-def _log_disabled_once():
-    global _disabled_logged
-    if not _disabled_logged:
-        _disabled_logged = True
-        log.info(
-            "SharePoint backup is off: set SHAREPOINT_TENANT_ID, CLIENT_ID, CLIENT_SECRET and SITE_ID to turn it on"
-        )
-
-
-def _set_backup(message, **fields):
-    """Write the backup fields without touching the rest of the row; the chat poll sees the change."""
-    fields["updated_at"] = timezone.now()
-    Message.objects.filter(pk=message.pk).update(**fields)
-    for name, value in fields.items():
-        setattr(message, name, value)
-
-
-def _mark_disabled(message):
-    _log_disabled_once()
-    if message.sharepoint_state != State.DISABLED:
-        _set_backup(message, sharepoint_state=State.DISABLED, sharepoint_error="")
-    record_backup_outcome("disabled", message_id=message.pk)
+def queue_sharepoint_backup(message):
+    """Back up the message's stored file after commit (chat.services.message_backup_queue,
+    which keeps the backup's state on the message, where the chat poll shows it)."""
+    message_backup_queue(message=message)
 
 
 def backup_location(message):
@@ -108,7 +89,7 @@ def message_backup_to_sharepoint(*, message):
         record_backup_outcome("no_file", message_id=message.pk)
         return "no_file"
     if not settings.SHAREPOINT_ENABLED:
-        _mark_disabled(message)
+        message_backup_disabled(message=message)
         return "disabled"
     # The lock, not the state, keeps a second worker out: "uploading" can be left behind by a
     # worker that died mid-upload, and the sweeper takes that up once the lock has expired.
@@ -128,7 +109,7 @@ def message_backup_to_sharepoint(*, message):
 
 
 def _upload(message):
-    _set_backup(message, sharepoint_state=State.UPLOADING, sharepoint_retry_at=None)
+    message_backup_set(message=message, sharepoint_state=State.UPLOADING, sharepoint_retry_at=None)
     try:
         folder, name = backup_location(message)
         with message.file.open("rb") as fileobj:
@@ -142,12 +123,12 @@ def _upload(message):
         return _record_failure(message, error)
     except SharePointError as error:
         if error.retryable:
-            _set_backup(message, sharepoint_state=State.PENDING, sharepoint_error=str(error))
+            message_backup_set(message=message, sharepoint_state=State.PENDING, sharepoint_error=str(error))
             record_backup_outcome("retry", message_id=message.pk, reason=str(error.code or error.status or "error"))
             raise
         return _record_failure(message, error)
-    _set_backup(
-        message,
+    message_backup_set(
+        message=message,
         sharepoint_state=State.UPLOADED,
         sharepoint_item_id=str(item.get("id", "")),
         media_url=str(item.get("webUrl", ""))[:2000],
@@ -159,7 +140,9 @@ def _upload(message):
 
 
 def _record_failure(message, error, retry_at=None):
-    _set_backup(message, sharepoint_state=State.FAILED, sharepoint_error=str(error), sharepoint_retry_at=retry_at)
+    message_backup_set(
+        message=message, sharepoint_state=State.FAILED, sharepoint_error=str(error), sharepoint_retry_at=retry_at
+    )
     record_backup_outcome("failed", message_id=message.pk, reason=str(error.code or error.status or "error"))
     return "failed"
 
@@ -171,29 +154,12 @@ def sharepoint_backup_give_up(*, message, error):
 
 def retry_delay(error, retries):
     """Seconds before retry number retries+1: Graph's Retry-After when it gave one (never
-    less), otherwise exponential backoff from 30 s to an hour, with jitter."""
+    less, plus up to a tenth of it, at most 30 s, of jitter), otherwise exponential backoff
+    from 30 s to an hour, with jitter."""
     if error.retry_after is not None:
-        return error.retry_after + random.uniform(0, min(30, error.retry_after / 10 + 1))
-    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2**retries)
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def queue_sharepoint_backup(message):
-    """Back up the message's stored file after the current transaction commits.
-
-    Call it once the file is stored (the inbound media download, the outbound send).
-    Marks the message pending first, so the sweeper finds it even if the queue loses the task.
-    With SharePoint not configured it marks the message disabled and queues nothing.
-    """
-    if not message.file or message.sharepoint_state == State.UPLOADED:
-        return
-    if not settings.SHAREPOINT_ENABLED:
-        _mark_disabled(message)
-        return
-    _set_backup(message, sharepoint_state=State.PENDING, sharepoint_error="", sharepoint_retry_at=None)
-    from integrations.tasks import sharepoint_backup_task
-
-    transaction.on_commit(partial(sharepoint_backup_task.delay, message.pk))
+        jitter = min(30, error.retry_after / 10 + 1)
+        return error.retry_after + backoff(0, base=jitter, cap=jitter, spread=(0.0, 1.0))
+    return backoff(retries, base=BACKOFF_BASE, cap=BACKOFF_MAX)
 
 
 def _not_backed_up():
@@ -207,8 +173,6 @@ def sharepoint_sweep(*, now=None, limit=SWEEP_BATCH):
     cost does not grow with history. Returns how many were queued."""
     if not settings.SHAREPOINT_ENABLED:
         return 0
-    from integrations.tasks import sharepoint_backup_task
-
     now = now or timezone.now()
     due = (
         Q(sharepoint_state=State.PENDING, updated_at__lt=now - SWEEP_PENDING_AFTER)
@@ -223,7 +187,7 @@ def sharepoint_sweep(*, now=None, limit=SWEEP_BATCH):
         .values_list("pk", flat=True)[:limit]
     )
     for pk in ids:
-        sharepoint_backup_task.delay(pk)
+        tasks.sharepoint_backup_task.delay(pk)
     if ids:
         log.info("SharePoint sweep queued %d backups again", len(ids))
     return len(ids)

@@ -1,23 +1,45 @@
-"""Celery tasks: short interfaces over the services. Each area keeps its own headed section."""
+"""Celery tasks: short interfaces over the services. Each area keeps its own headed section.
+
+This module imports only Celery, Django and leaf modules at its top, so the chat services
+can enqueue through it (`tasks.message_send_task`) without importing the integrations;
+each task body imports the services it runs.
+"""
 
 import logging
-import random
+from functools import partial
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
-from integrations import inbound
-from integrations.whatsapp import WhatsAppError
+from integrations.backoff import backoff
 
 logger = logging.getLogger(__name__)
 
+# The backoff of the inbound tasks: from 5 s, doubling to 10 minutes, plus up to half again.
+TASK_BACKOFF = {"base": 5, "cap": 600, "spread": (1.0, 1.5)}
 
-def backoff(retries, *, base=5, cap=600, at_least=None):
-    """Seconds before try number retries + 1: exponential, capped, with jitter."""
-    delay = min(cap, base * 2**retries)
-    delay = max(delay, at_least or 0)
-    return delay + random.uniform(0, delay / 2)
+
+def enqueue_on_commit(task, object_id, *, sweeper=None):
+    """task.delay(object_id) once the current transaction commits (at once outside one).
+
+    With sweeper (the name of what picks the row up later), a broker that is down must not
+    undo the write: the error is logged and the row left to that sweeper. Not
+    on_commit(robust=True), whose error path names the callback by __qualname__, which a
+    partial lacks.
+    """
+    if sweeper is None:
+        transaction.on_commit(partial(task.delay, object_id))
+    else:
+        transaction.on_commit(partial(_delay_or_leave, object_id, task=task, sweeper=sweeper))
+
+
+def _delay_or_leave(object_id, *, task, sweeper):
+    try:
+        task.delay(object_id)
+    except Exception as exc:
+        logger.error("%s %s not enqueued (%s); %s will", task.name, object_id, type(exc).__name__, sweeper)
 
 
 # --- Inbound: webhook deliveries and inbound media (integrations.inbound) -----------------
@@ -30,46 +52,56 @@ MEDIA_MAX_RETRIES = 6  # about 5 minutes of tries; media_sweep_task picks up any
 def webhook_process_task(self, event_id):
     """Process one stored webhook delivery. Everything in the delivery is handled inside
     process_webhook_event; only an unreachable database is retried here."""
+    from integrations import inbound
+
     try:
         inbound.process_webhook_event(event_id)
     except (OperationalError, InterfaceError) as exc:
         if self.request.retries >= self.max_retries:
             logger.error("Webhook event %s: database unavailable; the sweeper will process it", event_id)
             return
-        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from exc
+        raise self.retry(countdown=backoff(self.request.retries, **TASK_BACKOFF), exc=exc) from exc
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MEDIA_MAX_RETRIES)
 def media_download_task(self, message_id):
     """Download the media of one inbound message; transient failures back off and stop."""
+    from integrations import inbound_media
+    from integrations.whatsapp import WhatsAppError
+
     final = self.request.retries >= self.max_retries
     try:
-        inbound.media_download(message_id=message_id, final_attempt=final)
+        inbound_media.media_download(message_id=message_id, final_attempt=final)
     except WhatsAppError as exc:
-        raise self.retry(countdown=backoff(self.request.retries, at_least=exc.retry_after), exc=exc) from exc
+        countdown = backoff(self.request.retries, **TASK_BACKOFF, at_least=exc.retry_after)
+        raise self.retry(countdown=countdown, exc=exc) from exc
     except (OperationalError, InterfaceError) as exc:
         if final:
             logger.error("Media of message %s: database unavailable; the media sweeper will retry", message_id)
             return
-        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from exc
+        raise self.retry(countdown=backoff(self.request.retries, **TASK_BACKOFF), exc=exc) from exc
 
 
 @shared_task(acks_late=True)
 def webhook_sweep_task():
     """Beat, every minute: events never processed (a lost enqueue)."""
+    from integrations import inbound
+
     return inbound.webhook_events_sweep()
 
 
 @shared_task(acks_late=True)
 def media_sweep_task():
     """Beat, every five minutes: media downloads whose task was lost."""
-    return inbound.media_sweep()
+    from integrations import inbound_media
+
+    return inbound_media.media_sweep()
 
 
 # --- SharePoint backup (integrations.sharepoint_backup) --------------------------------------
 
 
-# Eight retries back off from 30 s to an hour (retry_delay): about four hours in all.
+# Eight retries back off from 30 s to an hour (sharepoint_backup.retry_delay): about four hours in all.
 # Queue "sharepoint" through settings.CELERY_TASK_ROUTES (Celery deprecates queue= here).
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def sharepoint_backup_task(self, message_id):
@@ -156,16 +188,15 @@ def templates_sync_task():
         return None
 
 
-# --- Media sent by link, and the worker heartbeat (issue 6: REST API) -------------------
-from celery.signals import worker_ready  # noqa: E402
-
-from integrations.fetch import FetchFailed  # noqa: E402
+# --- Media sent by link, and the worker heartbeat ----------------------------------------
 
 
 @shared_task(bind=True, acks_late=True, max_retries=4)
 def message_fetch_media_task(self, message_id):
     """Keep a copy of media sent by link (for the backup), through the safe fetcher."""
-    from integrations.media_copy import message_keep_media_copy, message_media_failed
+    from chat.services import message_media_failed
+    from integrations.fetch import FetchFailed
+    from integrations.media_copy import message_keep_media_copy
 
     try:
         return message_keep_media_copy(message_id=message_id)
@@ -173,7 +204,7 @@ def message_fetch_media_task(self, message_id):
         if self.request.retries >= self.max_retries:
             message_media_failed(message_id=message_id, reason=f"Could not download the file: {failed}")
             return "failed"
-        raise self.retry(countdown=backoff(self.request.retries, base=10)) from None
+        raise self.retry(countdown=backoff(self.request.retries, **{**TASK_BACKOFF, "base": 10})) from None
 
 
 @shared_task
@@ -186,6 +217,4 @@ def worker_heartbeat_task():
 
 @worker_ready.connect(weak=False)
 def _heartbeat_on_start(**_):
-    from integrations.observability import worker_heartbeat_record
-
-    worker_heartbeat_record()
+    worker_heartbeat_task()  # the task's body, run here at once

@@ -9,14 +9,13 @@ answered 503 (retry later) and never 200. No input gets a 500.
 import hashlib
 import hmac
 import logging
-from functools import partial
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from integrations import tasks
 from integrations.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -82,24 +81,10 @@ def _store(raw, *, signed):
     BEGIN/COMMIT around it). With no transaction open, on_commit enqueues at once.
     """
     event = WebhookEvent.objects.create(body=raw, signed=signed)
-    transaction.on_commit(partial(_enqueue, event.pk))
+    # A broker that is down must not undo the 200: the event stays unprocessed and
+    # webhook_events_sweep processes it within a minute or two.
+    tasks.enqueue_on_commit(tasks.webhook_process_task, event.pk, sweeper="the webhook sweeper")
     return event
-
-
-def _enqueue(event_id):
-    """Hand a stored event to the worker. A broker that is down must not undo the 200: the
-    event stays unprocessed and webhook_events_sweep processes it within a minute or two.
-
-    Not on_commit(robust=True): Django's robust path names the callback by __qualname__,
-    which a partial lacks, so a broker error became an AttributeError and a 503.
-    """
-    from integrations.tasks import webhook_process_task
-
-    try:
-        webhook_process_task.delay(event_id)
-    except Exception as exc:
-        reason = type(exc).__name__
-        logger.error("Webhook event %s stored but not enqueued (%s); the sweeper will process it", event_id, reason)
 
 
 def _receive(request):

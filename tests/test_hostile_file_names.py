@@ -8,8 +8,8 @@ from django.core.files.base import ContentFile
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from chat.payload import safe_file_name
 from chat.services import conversation_get_or_create, message_queue
-from integrations.inbound import safe_file_name
 from integrations.sharepoint import safe_name
 
 HOSTILE = [

@@ -4,7 +4,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from chat.changes import messages_mark_back, messages_marked_at, messages_seen, messages_touched
+from chat.changes import conversations_touched, messages_mark_back, messages_marked_at, messages_seen
 from chat.models import Message
 from chat.tests.conftest import backdate, make_conversation, make_message
 from links.services import entity_link_create
@@ -94,7 +94,7 @@ def test_it_shows_a_message_a_poll_looked_for_before_it_was_committed(agent_clie
     backdate(chat, first)
     since = timezone.now().isoformat()
     url = reverse("chat:conversation_poll", args=[chat.pk])
-    messages_touched([chat.pk])  # a writer's mark, its row not visible yet
+    conversations_touched([chat.pk])  # a writer's mark, its row not visible yet
     assert agent_client.get(url, {"after": first.pk, "since": since, "open": 1}, **HTMX).status_code == 204
     # The 204 kept the client's cursor; once the row is there, the next poll with it finds it.
     second = make_message(chat, apply=False, message_body="committed late")
@@ -103,7 +103,7 @@ def test_it_shows_a_message_a_poll_looked_for_before_it_was_committed(agent_clie
 
 
 def test_a_poll_never_hides_a_writers_newer_mark(chat):
-    messages_touched([chat.pk])
+    conversations_touched([chat.pk])
     writer_mark = messages_marked_at(chat.pk)
     messages_seen(chat.pk, timezone.now() - timezone.timedelta(minutes=1))
     assert messages_marked_at(chat.pk) == writer_mark

@@ -5,7 +5,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from chat.changes import messages_marked_at, messages_touched
+from chat.changes import conversations_touched, messages_marked_at
 from chat.models import Message
 from chat.tests.conftest import backdate, make_conversation, make_message
 from links.services import entity_link_create
@@ -118,7 +118,7 @@ def test_it_looks_at_two_index_ranges_when_the_conversation_changed_lately(
         backdate(chat, *Message.objects.filter(conversation=chat))
     agent_client.get(reverse("chat:page"))
     for chat in (small, large):
-        messages_touched([chat.pk])  # a change the cursor may not have seen (here: nothing new after all)
+        conversations_touched([chat.pk])  # a change the cursor may not have seen (here: nothing new after all)
         newest = Message.objects.filter(conversation=chat).order_by("-id").first()
         url = reverse("chat:conversation_poll", args=[chat.pk])
         with django_assert_num_queries(4) as captured:

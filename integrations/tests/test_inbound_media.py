@@ -6,8 +6,10 @@ import hashlib
 import pytest
 
 from chat.models import Message
+from chat.payload import safe_file_name
 from chat.services import conversation_get_or_create
-from integrations.inbound import MEDIA_LIMITS, media_download, safe_file_name, sha256_matches
+from integrations.inbound import MEDIA_LIMITS
+from integrations.inbound_media import media_download, sha256_matches
 from integrations.tests.graph_media import TOKEN, VERSION, GraphMediaServer
 from integrations.whatsapp import CloudAPIClient, WhatsAppError
 

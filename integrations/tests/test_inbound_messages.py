@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from django.core.management import call_command
@@ -9,11 +10,13 @@ from django.test import Client
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.payload import parse_timestamp
 from chat.services import conversation_get_or_create
 from integrations.inbound import (
+    Walk,
+    _item,
     _receive_message,
     message_content,
-    parse_timestamp,
     process_webhook_event,
     webhook_events_replay,
 )
@@ -355,7 +358,9 @@ def test_a_lost_race_for_the_same_wamid_stores_it_once(monkeypatch):
         return real_filter(*args, **kwargs)
 
     monkeypatch.setattr(Message.objects, "filter", filter_blind_to_the_race)
-    assert _receive_message(msg, value["contacts"], value["metadata"]) == "duplicate"
+    walk = Walk(isolated=True)
+    receive = partial(_receive_message, msg, value["contacts"], value["metadata"], walk)
+    assert _item("entry[0].changes[0].messages[0]", walk, receive) == "duplicate"
     monkeypatch.undo()
     assert Message.objects.filter(whatsapp_message_id=msg["id"]).count() == 1
     conversation.refresh_from_db()

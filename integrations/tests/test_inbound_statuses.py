@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import conversation_get_or_create
-from integrations.inbound import apply_pending_statuses, process_webhook_event
+from integrations.inbound import process_webhook_event
 from integrations.models import WebhookEvent
+from integrations.statuses import apply_pending_statuses
 from integrations.tests.conftest import OUR_WAMID, load_fixture, post_body
 
 pytestmark = pytest.mark.django_db

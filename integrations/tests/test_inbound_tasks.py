@@ -8,11 +8,13 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import conversation_get_or_create
-from integrations.inbound import media_sweep, webhook_events_sweep
+from integrations.backoff import backoff
+from integrations.inbound import webhook_events_sweep
+from integrations.inbound_media import media_sweep
 from integrations.models import WebhookEvent
 from integrations.tasks import (
     MEDIA_MAX_RETRIES,
-    backoff,
+    TASK_BACKOFF,
     media_download_task,
     webhook_process_task,
     webhook_sweep_task,
@@ -68,9 +70,9 @@ def test_the_media_task_stops_after_its_retries_and_records_why(graph):
 def test_backoff_grows_is_capped_and_jittered():
     for retries in range(12):
         delay = min(600, 5 * 2**retries)
-        assert delay <= backoff(retries) <= delay * 1.5
-    assert backoff(0, at_least=60) >= 60
-    assert len({backoff(3) for _ in range(20)}) > 1
+        assert delay <= backoff(retries, **TASK_BACKOFF) <= delay * 1.5
+    assert backoff(0, **TASK_BACKOFF, at_least=60) >= 60
+    assert len({backoff(3, **TASK_BACKOFF) for _ in range(20)}) > 1
 
 
 def test_the_webhook_task_processes_its_event(post_fixture):
