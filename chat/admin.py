@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -8,6 +9,10 @@ from django.views.decorators.http import require_POST
 from chat.errors import describe_send_error
 from chat.models import Conversation, Message, MessageTemplate
 from chat.services import SendRefused, message_retry
+from chat.services.conversations import conversation_delete, conversations_delete
+from integrations.sharepoint_backup import sharepoint_backup_retry
+from integrations.templates import templates_sync
+from integrations.whatsapp import WhatsAppError
 from links.models import EntityLink
 
 
@@ -32,6 +37,12 @@ class ConversationAdmin(admin.ModelAdmin):
         "last_created_at",
     )
     ordering = ("-last_message_at",)
+
+    def delete_model(self, request, obj):
+        conversation_delete(conversation=obj)
+
+    def delete_queryset(self, request, queryset):
+        conversations_delete(queryset=queryset)
 
 
 @admin.register(Message)
@@ -107,15 +118,11 @@ class MessageAdmin(admin.ModelAdmin):
         for reason in refused[:10]:
             self.message_user(request, reason, messages.WARNING)
 
-    # SharePoint backup (integrations.sharepoint_backup): failed uploads can be tried again.
+    # Failed SharePoint uploads can be tried again.
     actions = ["resend_failed", "retry_sharepoint_backup"]
 
     @admin.action(description="Back up the selected messages' files to SharePoint again")
     def retry_sharepoint_backup(self, request, queryset):
-        from django.conf import settings
-
-        from integrations.sharepoint_backup import sharepoint_backup_retry
-
         if not settings.SHAREPOINT_ENABLED:
             self.message_user(
                 request, "SharePoint backup is off: its four SHAREPOINT_* settings are not set.", "warning"
@@ -139,9 +146,6 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     def sync_view(self, request):
         """The "Sync from WhatsApp" button: copy the templates from WhatsApp Manager now."""
-        from integrations.templates import templates_sync
-        from integrations.whatsapp import WhatsAppError
-
         if not self.has_change_permission(request):
             return HttpResponseRedirect(reverse("admin:chat_messagetemplate_changelist"))
         try:

@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import DataError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from chat.media_rules import RULES_BY_TYPE
 from chat.models import Message
 from chat.payload import as_dict, as_int, as_list, as_text, clean, loads, parse_timestamp
 from chat.phones import InvalidPhone, normalize_phone
@@ -34,10 +35,6 @@ from integrations.models import WebhookEvent
 from integrations.statuses import apply_status, apply_status_quietly
 
 logger = logging.getLogger(__name__)
-
-MB = 1024 * 1024
-# WhatsApp's own limits per media type (an animated sticker may be 500 KB).
-MEDIA_LIMITS = {"image": 5 * MB, "video": 16 * MB, "audio": 16 * MB, "document": 100 * MB, "sticker": 500 * 1024}
 
 
 def _metric(name, *args):
@@ -470,7 +467,7 @@ def message_content(msg, kind):
     fields = {"message_type": Message.Type.UNSUPPORTED, "message_body": "", "data": data}
     if kind == "text":
         fields.update(message_type=Message.Type.TEXT, message_body=as_text(part.get("body")))
-    elif kind in MEDIA_LIMITS:
+    elif kind in RULES_BY_TYPE:
         media_id = as_text(part.get("id"), 128)
         fields.update(
             message_type=kind,

@@ -16,11 +16,11 @@ from datetime import timedelta
 from django.core.files import File
 from django.utils import timezone
 
+from chat.media_rules import MB, RULES_BY_TYPE
 from chat.models import Message
 from chat.payload import as_size, as_text, safe_file_name
 from chat.services import message_media_failed, message_media_stored
 from integrations import tasks
-from integrations.inbound import MB, MEDIA_LIMITS
 from integrations.whatsapp import TOKEN_CODES, CloudAPIClient, WhatsAppError
 
 logger = logging.getLogger(__name__)
@@ -79,9 +79,10 @@ def media_download(*, message_id, client=None, final_attempt=True):
     message = Message.objects.filter(pk=message_id).first()
     if message is None or message.media_state != Message.MediaState.PENDING:
         return message
-    limit = MEDIA_LIMITS.get(message.message_type)
-    if limit is None or not message.media_id:
+    rule = RULES_BY_TYPE.get(message.message_type)
+    if rule is None or not message.media_id:
         return _media_failed(message, "This message has no media WhatsApp can hand over.")
+    limit = rule.max_bytes
     client = client or CloudAPIClient.from_settings()
     try:
         spooled, info, size, verified = _fetch_media(client, message, limit)

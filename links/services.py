@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chat import changes
 from chat.models import Message
 from links.models import EntityLink
 
@@ -39,6 +40,7 @@ def entity_link_create(*, message, entity_type, entity_id, user=None):
         return EntityLink.objects.get(message=message, entity_type=entity_type, entity_id=entity_id)
     # The open conversation's poll shows the new link on the bubble.
     Message.objects.filter(pk=message.pk).update(updated_at=timezone.now())
+    changes.conversations_touched([message.conversation_id])
     return link
 
 
@@ -48,4 +50,5 @@ def entity_link_delete(*, message, entity_type, entity_id):
     deleted, _ = EntityLink.objects.filter(message=message, entity_type=entity_type, entity_id=entity_id).delete()
     if deleted:
         Message.objects.filter(pk=message.pk).update(updated_at=timezone.now())
+        changes.conversations_touched([message.conversation_id])
     return bool(deleted)

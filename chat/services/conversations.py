@@ -124,6 +124,20 @@ def conversation_touch(*, conversation_id, at=None):
     changes.conversations_touched([conversation_id])
 
 
+def conversation_delete(*, conversation):
+    """Delete a conversation with its messages; an open page's poll looks, and finds it gone."""
+    conversation_id = conversation.pk
+    conversation.delete()
+    changes.conversations_touched([conversation_id])
+
+
+def conversations_delete(*, queryset):
+    """The admin's bulk delete: every deleted conversation is marked for its polls."""
+    ids = list(queryset.values_list("pk", flat=True))
+    queryset.delete()
+    changes.conversations_touched(ids)
+
+
 def conversation_follow_identity(*, message, conversation, new_phone, new_user_id, previous_user_id):
     """A customer who changed number or user id stays one conversation, unless the new
     identity already has a conversation of its own (then both are kept, and noted on the message)."""

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.services.statuses import message_status_apply
 from chat.tests.conftest import backdate, make_conversation, make_message
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -124,7 +125,7 @@ def test_it_replaces_a_changed_status_in_place(agent_client, chat):
     sent = make_message(chat, "outbound", status="sent")
     backdate(chat, sent)
     since = timezone.now().isoformat()
-    Message.objects.filter(pk=sent.pk).update(status="delivered", updated_at=timezone.now())
+    message_status_apply(wamid=sent.whatsapp_message_id, name="delivered", at=timezone.now())
     body = poll(agent_client, chat, after=sent.pk, since=since, open=1).content.decode()
     assert f'id="m-{sent.pk}" data-id="{sent.pk}" data-status="delivered" hx-swap-oob="true"' in body
     assert "beforeend" not in body

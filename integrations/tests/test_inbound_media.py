@@ -5,10 +5,10 @@ import hashlib
 
 import pytest
 
+from chat.media_rules import max_bytes
 from chat.models import Message
 from chat.payload import safe_file_name
 from chat.services import conversation_get_or_create
-from integrations.inbound import MEDIA_LIMITS
 from integrations.inbound_media import media_download, sha256_matches
 from integrations.tests.graph_media import TOKEN, VERSION, GraphMediaServer
 from integrations.whatsapp import CloudAPIClient, WhatsAppError
@@ -140,7 +140,7 @@ def test_an_incomplete_download_is_retried(graph, client_for):
 
 
 def test_media_over_whatsapp_s_limit_fails_at_once_with_a_sentence(graph, client_for):
-    graph.add("big", b"x" * (MEDIA_LIMITS["sticker"] + 1), mime_type="image/webp")
+    graph.add("big", b"x" * (max_bytes("sticker") + 1), mime_type="image/webp")
     message = media_message(kind="sticker", media_id="big", mime_type="image/webp")
     message = media_download(message_id=message.pk, client=client_for(), final_attempt=False)
     assert message.media_state == Message.MediaState.FAILED
@@ -148,7 +148,7 @@ def test_media_over_whatsapp_s_limit_fails_at_once_with_a_sentence(graph, client
 
 
 def test_media_that_lies_about_its_size_is_cut_off(graph, client_for):
-    graph.add("liar", b"x" * (MEDIA_LIMITS["sticker"] + 1), mime_type="image/webp", file_size=10)
+    graph.add("liar", b"x" * (max_bytes("sticker") + 1), mime_type="image/webp", file_size=10)
     message = media_message(kind="sticker", media_id="liar", mime_type="image/webp")
     message = media_download(message_id=message.pk, client=client_for(), final_attempt=False)
     assert message.media_state == Message.MediaState.FAILED

@@ -11,6 +11,7 @@ from django.utils import timezone
 from chat.errors import INTERRUPTED_TITLE, TEMPLATE_TITLE, UNAVAILABLE_TITLE, describe_send_error
 from chat.models import Message, MessageTemplate
 from chat.services import message_queue, message_send_text
+from chat.services.sends import _settle_stuck
 from integrations.outbound import UNCERTAIN_TITLE, RetryLater, message_deliver, messages_sweep, retry_delay
 from integrations.tasks import message_mark_read_task, message_send_task
 from integrations.templates import templates_sync
@@ -363,8 +364,6 @@ def test_a_worker_that_keeps_dying_before_the_request_stops_after_the_last_try(w
 
 
 def test_a_row_stamped_after_the_sweeper_read_it_is_not_failed_as_never_sent(whatsapp, conversation, agent):
-    from integrations.outbound import _settle_stuck
-
     message = message_send_text(conversation=conversation, author=agent, body="Late stamp")
     Message.objects.filter(pk=message.pk).update(status=Message.Status.SENDING, send_started_at=timezone.now())
     _settle_stuck([message.pk], timezone.now(), started=False, title=UNAVAILABLE_TITLE, details="")

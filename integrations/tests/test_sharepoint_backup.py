@@ -12,9 +12,9 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+import chat.services.media
 from chat.models import Conversation, Message
 from chat.templatetags.chat_tags import backup_title
-from integrations import sharepoint_backup
 from integrations.sharepoint import SharePointError
 from integrations.sharepoint_backup import (
     SWEEP_FAILED_AFTER,
@@ -183,10 +183,10 @@ def test_it_skips_a_message_without_a_file(graph, conversation):
 
 
 def test_it_says_backup_is_off_once_and_marks_the_message(sharepoint_off, conversation, caplog, monkeypatch):
-    monkeypatch.setattr(sharepoint_backup, "_disabled_logged", False)
+    monkeypatch.setattr(chat.services.media, "_disabled_logged", False)
     first, second = media_message(conversation), media_message(conversation)
 
-    with caplog.at_level(logging.INFO, logger="integrations.sharepoint_backup"):
+    with caplog.at_level(logging.INFO, logger="chat.services.media"):
         assert sharepoint_backup_task(first.pk) == "disabled"
         assert sharepoint_backup_task(second.pk) == "disabled"
 
