@@ -12,7 +12,9 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as server_error_page
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -112,9 +114,6 @@ def _is_api(request):
 
 def not_found(request, exception=None):
     """settings' handler404: JSON under /api/, Django's page elsewhere."""
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
-
     if _is_api(request):
         return JsonResponse(error_body([(None, "There is no such API address; /docs lists them.")]), status=404)
     return page_not_found(request, exception)
@@ -122,9 +121,6 @@ def not_found(request, exception=None):
 
 def server_error(request):
     """settings' handler500: JSON under /api/, Django's page elsewhere."""
-    from django.http import JsonResponse
-    from django.views.defaults import server_error as server_error_page
-
     if _is_api(request):
         return JsonResponse(error_body([(None, "Something went wrong on our side; it has been logged.")]), status=500)
     return server_error_page(request)

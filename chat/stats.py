@@ -1,4 +1,4 @@
-"""The daily rollup behind /api/whatsapp/stats (issue 8).
+"""The daily rollup behind /api/whatsapp/stats.
 
 MessageDayCount holds how many messages of each direction and type were stored on each
 calendar day (in settings.TIME_ZONE); Conversation.last_created_at says since when a
@@ -16,6 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+
+from chat.models import Conversation, Message, MessageDayCount
 
 REBUILD_CHUNK = 100_000  # messages aggregated per query by stats_rebuild
 CONVERSATION_CHUNK = 2_000
@@ -40,8 +42,6 @@ def stats_count_message(*, message):
     F("count") + 1, and a writer that loses the race to create the row (the unique key)
     adds to the winner's row, which is committed by the time the INSERT fails.
     """
-    from chat.models import MessageDayCount
-
     key = {"day": stats_day(message.created_at), "direction": message.direction, "message_type": message.message_type}
     rows = MessageDayCount.objects.filter(**key)
     if rows.update(count=F("count") + 1):
@@ -106,8 +106,6 @@ def stats_add_messages(*, messages):
     One aggregate query over the messages, then a few bulk statements. The conversations'
     last_created_at is the caller's to set (seed_demo writes it with the conversations).
     """
-    from chat.models import MessageDayCount
-
     _add_day_counts(_day_counts(messages), MessageDayCount)
 
 
@@ -119,8 +117,6 @@ def stats_rebuild(*, message_model=None, day_count_model=None, conversation_mode
     counts (a few dozen rows a day), never the messages. Returns the number of messages counted.
     """
     if message_model is None:
-        from chat.models import Conversation, Message, MessageDayCount
-
         message_model, day_count_model, conversation_model = Message, MessageDayCount, Conversation
     day_count_model.objects.all().delete()
     totals, counted, after = {}, 0, None

@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from kombu import Connection
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -54,7 +55,6 @@ def check_cache():
 
 
 def check_broker():
-    from kombu import Connection
 
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
     with Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=3) as conn:

@@ -71,7 +71,7 @@ class _NameTaken(Exception):
 
 # SharePoint Online forbids " * : < > ? / \ | and control characters; # and % are allowed
 # there but break links in older clients, so they go too.
-# Also invisible and direction-changing characters, so "\u202egpj.exe" cannot pass for "exe.jpg" (issue 9).
+# Also invisible and direction-changing characters, so "\u202egpj.exe" cannot pass for "exe.jpg".
 _FORBIDDEN = re.compile(r'["*:<>?/\\|#%\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]')
 _RESERVED_STEMS = {"con", "prn", "aux", "nul"} | {f"{p}{n}" for p in ("com", "lpt") for n in range(10)}
 _RESERVED_NAMES = {".lock", "lock", "desktop.ini"}

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from chat.message_templates import template_slots
 from chat.models import MessageTemplate
+from integrations.whatsapp import CloudAPIClient
 
 GONE = "DELETED"  # a template Meta no longer lists; kept for history, never sendable
 
@@ -98,8 +99,6 @@ def templates_sync(*, client=None):
     Raises WhatsAppError when WhatsApp cannot be asked (nothing changes then).
     """
     if client is None:
-        from integrations.whatsapp import CloudAPIClient
-
         client = CloudAPIClient.from_settings()
     now = timezone.now()
     seen = set()

@@ -1,7 +1,15 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework_simplejwt import serializers as jwt_serializers
+from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
+
+from chat.api import ERRORS, ErrorOutput
+from integrations import observability
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:page", permanent=False)),
@@ -13,16 +21,7 @@ urlpatterns = [
     path("", include("integrations.urls")),
 ]
 
-# --- REST API, JWT, API docs, health and metrics (issue 6) --------------------------
-from csp.decorators import csp_update  # noqa: E402
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view  # noqa: E402
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView  # noqa: E402
-from rest_framework_simplejwt import serializers as jwt_serializers  # noqa: E402
-from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView  # noqa: E402
-
-from chat.api import ERRORS, ErrorOutput  # noqa: E402
-from integrations import observability  # noqa: E402
-
+# --- REST API, JWT, API docs, health and metrics --------------------------
 _UNREADABLE = OpenApiResponse(ErrorOutput, description="The body is neither JSON nor a form this API can read.")
 _LOCKED_OUT = OpenApiResponse(
     ErrorOutput, description="Too many failed logins for this username from this address (see Retry-After)."
@@ -30,7 +29,7 @@ _LOCKED_OUT = OpenApiResponse(
 
 
 def _documented(view, serializer, errors=None):
-    """The token views' answers besides 200, in the API's error shape (issue 9: schemathesis checks them)."""
+    """The token views' answers besides 200, in the API's error shape, checked by schemathesis."""
     responses = {200: serializer, 400: ERRORS[400], 401: ERRORS[401], 415: _UNREADABLE, 429: ERRORS[429]}
     responses.update(errors or {})
     return extend_schema_view(post=extend_schema(responses=responses))(view)
@@ -57,7 +56,7 @@ urlpatterns += [
     path("metrics", observability.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI's start-up script comes from /docs?script (no inline script); its page and
-    # widgets use inline styles, allowed on this page only (issue 9).
+    # widgets use inline styles, allowed on this page only.
     path(
         "docs",
         csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),

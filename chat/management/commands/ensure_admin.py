@@ -1,3 +1,4 @@
+import os
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -12,7 +13,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        import os
 
         User = get_user_model()
         if User.objects.exists():

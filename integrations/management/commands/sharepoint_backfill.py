@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from integrations.sharepoint import SharePointError
 from integrations.sharepoint_backup import message_backup_to_sharepoint, messages_to_back_up
+from integrations.tasks import sharepoint_backup_task
 
 
 class Command(BaseCommand):
@@ -28,7 +29,6 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"{total} message{'s' if total != 1 else ''} would be backed up.")
             return
-        from integrations.tasks import sharepoint_backup_task
 
         counts = {}
         for done, message in enumerate(messages.iterator(chunk_size=200), start=1):
