@@ -113,6 +113,15 @@ def max_bytes(media_type):
     return RULES_BY_TYPE[media_type].max_bytes
 
 
+def extension_for(mime_type):
+    """The file name extension for a MIME type: the table's first, else the system's guess, else ""."""
+    mime = (mime_type or "").split(";", 1)[0].strip().lower()
+    rule = RULES_BY_TYPE.get(TYPE_OF_MIME.get(mime, ""))
+    if rule is not None:
+        return rule.mime_types[mime][0]
+    return mimetypes.guess_extension(mime) or ""
+
+
 def mime_type_of(*, declared, file_name):
     """The file's MIME type without parameters: the one declared, else the file name's, else octet-stream."""
     mime = (declared or "").split(";", 1)[0].strip().lower()

@@ -8,7 +8,6 @@ import base64
 import binascii
 import hashlib
 import logging
-import mimetypes
 import re
 import tempfile
 from datetime import timedelta
@@ -16,7 +15,7 @@ from datetime import timedelta
 from django.core.files import File
 from django.utils import timezone
 
-from chat.media_rules import MB, RULES_BY_TYPE
+from chat.media_rules import MB, RULES_BY_TYPE, extension_for
 from chat.models import Message
 from chat.payload import as_size, as_text, safe_file_name
 from chat.services import message_media_failed, message_media_stored
@@ -25,21 +24,6 @@ from integrations.whatsapp import TOKEN_CODES, CloudAPIClient, WhatsAppError
 
 logger = logging.getLogger(__name__)
 
-EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/webp": ".webp",
-    "audio/ogg": ".ogg",
-    "audio/mpeg": ".mp3",
-    "audio/aac": ".aac",
-    "audio/amr": ".amr",
-    "audio/mp4": ".m4a",
-    "video/mp4": ".mp4",
-    "video/3gpp": ".3gp",
-    "application/pdf": ".pdf",
-    "text/plain": ".txt",
-}
-
 
 class MediaProblem(WhatsAppError):
     """A media download that failed for a reason of our own checks, with a sentence for the chat."""
@@ -47,11 +31,6 @@ class MediaProblem(WhatsAppError):
     def __init__(self, sentence, *, retryable):
         super().__init__(sentence, title=sentence, retryable=retryable)
         self.sentence = sentence
-
-
-def _extension(mime_type):
-    mime = (mime_type or "").split(";", 1)[0].strip().lower()
-    return EXTENSIONS.get(mime) or mimetypes.guess_extension(mime) or ""
 
 
 def sha256_matches(expected, digest):
@@ -163,7 +142,7 @@ def _media_failed(message, sentence):
 def _media_store(message, spooled, info, size, verified):
     mime_type = as_text(info.get("mime_type"), 128) or message.mime_type
     original = message.file_name
-    fallback = f"{message.message_type}-{message.pk}{_extension(mime_type)}"
+    fallback = f"{message.message_type}-{message.pk}{extension_for(mime_type)}"
     name = safe_file_name(original, fallback=fallback) if original else fallback
     message.file.save(name, File(spooled, name=name), save=False)
     stored = message.file.name

@@ -7,7 +7,6 @@ the rest. Graph itself is integrations.sharepoint.
 """
 
 import logging
-import mimetypes
 import os
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from chat.media_rules import extension_for
 from chat.models import Message
 from chat.services import message_backup_queue, message_backup_set
 from chat.services.media import message_backup_disabled
@@ -67,7 +67,7 @@ def backup_location(message):
     folder = [*root, f"{when:%Y}", f"{when:%m}", safe_name(customer)]
     original = message.file_name or os.path.basename(message.file.name or "")
     if not original:
-        original = f"{message.message_type}{mimetypes.guess_extension(message.mime_type or '') or ''}"
+        original = f"{message.message_type}{extension_for(message.mime_type)}"
     prefix = f"{when:%Y%m%d-%H%M%S}_{message.pk}_"
     room = min(255, MAX_PATH_LENGTH - 1 - SITE_PATH_ALLOWANCE - len("/".join(folder)) - 1) - len(prefix)
     if room < 8:

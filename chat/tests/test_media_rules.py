@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from chat.media_rules import RULES, accept_attribute, browser_rules, is_animated_webp, max_bytes
+from chat.media_rules import RULES, accept_attribute, browser_rules, extension_for, is_animated_webp, max_bytes
 from chat.models import Message
 
 KB, MB = 1024, 1024 * 1024
@@ -198,3 +198,11 @@ def test_animation_is_the_vp8x_flag_bit():
     assert is_animated_webp(webp(200, animated=True))
     assert not is_animated_webp(webp(200))
     assert not is_animated_webp(b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x02" * 20)
+
+
+def test_a_stored_file_takes_the_tables_extension_for_its_mime_type():
+    assert extension_for("image/jpeg") == ".jpg"
+    assert extension_for("audio/ogg; codecs=opus") == ".ogg"
+    assert extension_for("application/vnd.ms-excel") == ".xls"
+    assert extension_for("image/gif") == ".gif"  # not in the table: the system's guess
+    assert extension_for("") == ""
