@@ -133,7 +133,7 @@ def inbox(_options):
             url("chat:conversation_poll", a, query=f"after={ids[-1]}&since={newest_at}&{page_state}"),
             headers_page,
         ),
-        "entity view": (url("chat:entity", *ENTITY), headers_page),
+        "entity view": (url("links:entity", *ENTITY), headers_page),
         "older history, deep": (url("chat:conversation_older", a, query=f"before={deep}"), headers_page),
         "stats?days=30 (API)": (url("api:stats", query="days=30"), headers_api),
         "stats?days=365 (API, whole history)": (url("api:stats", query="days=365"), headers_api),

@@ -802,7 +802,7 @@ class Settings:
         self.warmup_seconds = 2 if quick else 4
         self.inbox_seconds = 2 if quick else 5
         self.drain_timeout = 120 if quick else 600
-        # At least as many conversations as the sidebar's first page (chat.selectors.SIDEBAR_LIMIT, 50),
+        # At least as many conversations as the sidebar's first page (chat.selectors.conversations.SIDEBAR_LIMIT, 50),
         # so the small and the large database render the same number of sidebar rows.
         self.small = (1000, 100)
         # (label, WHATSAPP_SEND_RATE, messages, worker pool processes); 0 lifts the cap.

@@ -20,7 +20,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from chat import api_selectors, services
+from chat import services
 from chat.api_base import (
     ChatApi,
     PhoneField,
@@ -44,8 +44,12 @@ from chat.media_rules import (
 )
 from chat.message_templates import TemplateRefused, parameter_count, template_send
 from chat.models import Message
+from chat.selectors.conversations import conversation_for_phone, conversation_page, parse_conversation_cursor
+from chat.selectors.messages import message_page
+from chat.selectors.stats import message_stats
+from chat.selectors.templates import template_list
 from integrations.fetch import FetchRefused, check_url
-from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
+from links.services import InvalidEntity, check_entity
 
 TEXT_MAX = 4096
 IDEMPOTENCY_KEY_MAX = 128
@@ -383,32 +387,6 @@ class SendTemplateApi(ChatApi):
 # --- Reading --------------------------------------------------------------------------
 
 
-class EntityMessagesApi(ChatApi):
-    @extend_schema_serializer(component_name="EntityMessagesOutput")
-    class OutputSerializer(MessagePageOutput):
-        entity_type = serializers.CharField()
-        entity_id = serializers.CharField()
-
-    @extend_schema(
-        operation_id="entity_messages",
-        summary="Messages linked to an ERP record, newest first",
-        parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **ERRORS},
-    )
-    def get(self, request, entity_type, entity_id):
-        try:
-            entity_type, entity_id = check_entity(entity_type, entity_id)
-        except InvalidEntity as error:
-            field = "entity_type" if entity_type not in settings.ENTITY_TYPES else "entity_id"
-            raise ValidationError({field: [str(error)]}) from None
-        rows, after = api_selectors.entity_message_page(
-            entity_type=entity_type, entity_id=entity_id, before=before_id(request), limit=page_limit(request)
-        )
-        response = messages_page_response(request, rows, after)
-        response.data = {"entity_type": entity_type, "entity_id": entity_id, **response.data}
-        return response
-
-
 class StatsApi(ChatApi):
     @extend_schema_serializer(component_name="StatsOutput")
     class OutputSerializer(serializers.Serializer):
@@ -433,7 +411,7 @@ class StatsApi(ChatApi):
         raw = request.query_params.get("days", "30").strip()
         if not raw.isdigit() or not 1 <= int(raw) <= 3650:
             raise ValidationError({"days": ["Use a whole number of days from 1 to 3650."]})
-        return Response(api_selectors.message_stats(days=int(raw)))
+        return Response(message_stats(days=int(raw)))
 
 
 class ConversationOutput(serializers.Serializer):
@@ -468,10 +446,10 @@ class ConversationListApi(ChatApi):
             raise ValidationError({"q": ["Search with at most 100 characters."]})
         after = None
         if request.query_params.get("cursor"):
-            after = api_selectors.parse_conversation_cursor(decode_cursor(request.query_params["cursor"], length=2))
+            after = parse_conversation_cursor(decode_cursor(request.query_params["cursor"], length=2))
             if after is None:
                 raise ValidationError({"cursor": ["This cursor is not one this API gave out; start again without it."]})
-        rows, after = api_selectors.conversation_page(query=query, after=after, limit=page_limit(request))
+        rows, after = conversation_page(query=query, after=after, limit=page_limit(request))
         return Response(
             {
                 "results": ConversationOutput(rows, many=True).data,
@@ -481,7 +459,7 @@ class ConversationListApi(ChatApi):
 
 
 def conversation_or_404(phone):
-    conversation = api_selectors.conversation_for_phone(phone)
+    conversation = conversation_for_phone(phone)
     if conversation is None:
         raise NotFound("There is no conversation with this phone number.")
     return conversation
@@ -496,9 +474,7 @@ class ConversationMessagesApi(ChatApi):
     )
     def get(self, request, phone):
         conversation = conversation_or_404(phone)
-        rows, after = api_selectors.message_page(
-            conversation=conversation, before=before_id(request), limit=page_limit(request)
-        )
+        rows, after = message_page(conversation=conversation, before=before_id(request), limit=page_limit(request))
         return messages_page_response(request, rows, after)
 
 
@@ -517,66 +493,6 @@ class ConversationMarkReadApi(ChatApi):
         conversation = conversation_or_404(phone)
         changed = services.conversation_mark_read(conversation=conversation, user=request.user)
         return Response({"marked_read": changed})
-
-
-class MessageLinksApi(ChatApi):
-    @extend_schema_serializer(component_name="MessageLinksInput")
-    class InputSerializer(serializers.Serializer):
-        entity_type = TextField(max_length=32, help_text="One of ENTITY_TYPES (project, petty_cash, lead, employee).")
-        entity_id = TextField(max_length=64)
-
-        def validate(self, attrs):
-            try:
-                attrs["entity_type"], attrs["entity_id"] = check_entity(attrs["entity_type"], attrs["entity_id"])
-            except InvalidEntity as error:
-                field = "entity_type" if attrs["entity_type"] not in settings.ENTITY_TYPES else "entity_id"
-                raise ValidationError({field: [str(error)]}) from None
-            return attrs
-
-    @extend_schema_serializer(component_name="MessageLinksOutput")
-    class OutputSerializer(EntityLinkOutput):
-        message_id = serializers.IntegerField()
-
-    def message(self, request, pk):
-        message = Message.objects.filter(pk=pk).first()
-        if message is None:
-            raise NotFound(f"There is no message with id {pk}.")
-        return message
-
-    @extend_schema(
-        operation_id="message_link_create",
-        summary="Link a message to an ERP record",
-        request=InputSerializer,
-        responses={201: OutputSerializer, 404: OpenApiResponse(ErrorOutput), **ERRORS},
-    )
-    def post(self, request, pk):
-        message = self.message(request, pk)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        link = entity_link_create(message=message, user=request.user, **data.validated_data)
-        return Response(self.OutputSerializer(link).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
-        operation_id="message_link_delete",
-        summary="Remove a message's link to an ERP record",
-        description="entity_type and entity_id as query parameters or in a JSON body.",
-        parameters=[
-            OpenApiParameter("entity_type", OpenApiTypes.STR),
-            OpenApiParameter("entity_id", OpenApiTypes.STR),
-        ],
-        request=InputSerializer,
-        responses={204: None, 404: OpenApiResponse(ErrorOutput), **ERRORS},
-    )
-    def delete(self, request, pk):
-        message = self.message(request, pk)
-        source = request.data if request.data else request.query_params
-        data = self.InputSerializer(
-            data={key: source.get(key) for key in ("entity_type", "entity_id") if key in source}
-        )
-        data.is_valid(raise_exception=True)
-        if not entity_link_delete(message=message, **data.validated_data):
-            raise NotFound("This message is not linked to that record.")
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TemplateListApi(ChatApi):
@@ -600,4 +516,4 @@ class TemplateListApi(ChatApi):
     )
     def get(self, request):
         status_filter = request.query_params.get("status", "")[:16]
-        return Response(self.OutputSerializer(api_selectors.template_list(status=status_filter), many=True).data)
+        return Response(self.OutputSerializer(template_list(status=status_filter), many=True).data)

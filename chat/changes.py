@@ -15,7 +15,7 @@ and answers 204, which keeps the client's cursor, so its next polls look again a
 find the rows once committed. Like the cursor itself, this relies on a transaction
 committing within CURSOR_SLACK of its writes.
 
-Readers (chat.selectors.messages_changed, chat.poll_pass): a mark older than the
+Readers (chat.selectors.messages.messages_changed, chat.poll_pass): a mark older than the
 cursor (less CURSOR_SLACK) means nothing changed. No mark (expired, cache lost)
 is read back from the tables: the newest updated_at of the conversation and of
 its messages plus CURSOR_SLACK, one query on

@@ -31,11 +31,11 @@ class Conversation(models.Model):
     class Meta:
         permissions = [("use_chat", "Can use the WhatsApp chat")]
         indexes = [
-            # Used by selectors.conversation_list (the sidebar, newest first).
+            # Used by chat.selectors.conversations.conversation_list (the sidebar, newest first).
             models.Index(fields=["-last_message_at", "-id"], name="conversation_activity_idx"),
             # Used by the sidebar poll (what changed since the cursor).
             models.Index(fields=["updated_at"], name="conversation_updated_idx"),
-            # Used by api_selectors.message_stats (conversations with a message in the period).
+            # Used by chat.selectors.stats.message_stats (conversations with a message in the period).
             models.Index(fields=["last_created_at"], name="conversation_stats_idx"),
         ]
 

@@ -36,7 +36,7 @@ from django.core import signing
 from django.utils.crypto import salted_hmac
 
 from chat import changes
-from chat.selectors import CURSOR_SLACK
+from chat.selectors.conversations import CURSOR_SLACK
 
 SALT = "chat.poll-pass"
 

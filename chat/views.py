@@ -21,13 +21,23 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from chat import forms, selectors, services
+from chat import forms, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user
 from chat.media_rules import accept_attribute, browser_rules
 from chat.message_templates import TemplateRefused, body_parameters, body_text, template_send
 from chat.models import Message
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
-from links.services import InvalidEntity, check_entity, entity_link_create, entity_link_delete
+from chat.selectors.conversations import (
+    CURSOR_SLACK,
+    SIDEBAR_LIMIT,
+    SIDEBAR_MAX,
+    conversation_list,
+    conversations_changed_since,
+    cursor_now,
+)
+from chat.selectors.messages import message_for_bubble, message_history, messages_changed
+from chat.selectors.templates import approved_templates
+from links.services import InvalidEntity, check_entity
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
 
@@ -98,15 +108,15 @@ def _base_context(request):
 def _sidebar_context(request, active_id=None):
     query = request.GET.get("q", "")[:100]
     # "Show more" raises the limit; the poll carries it, so loaded rows stay on screen.
-    limit = min(max(_int_param(request, "limit", selectors.SIDEBAR_LIMIT), 1), selectors.SIDEBAR_MAX)
-    conversations = selectors.conversation_list(query=query, limit=limit)
-    full = len(conversations) == limit < selectors.SIDEBAR_MAX
+    limit = min(max(_int_param(request, "limit", SIDEBAR_LIMIT), 1), SIDEBAR_MAX)
+    conversations = conversation_list(query=query, limit=limit)
+    full = len(conversations) == limit < SIDEBAR_MAX
     return {
         "conversations": conversations,
         "active_id": active_id,
-        "sidebar_since": selectors.cursor_now(),
+        "sidebar_since": cursor_now(),
         "sidebar_limit": limit,
-        "sidebar_more": limit + selectors.SIDEBAR_LIMIT if full else None,
+        "sidebar_more": limit + SIDEBAR_LIMIT if full else None,
     }
 
 
@@ -119,7 +129,7 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
     return {
         "conversation": conversation,
         "window_open": window_open,
-        "templates": [] if window_open else selectors.approved_templates(),
+        "templates": [] if window_open else approved_templates(),
         "form": form,
         "template_form": template_form,
         "entity": entity,
@@ -132,7 +142,7 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
 
 
 def _pane_context(conversation, since):
-    messages, has_more = selectors.message_history(conversation=conversation)
+    messages, has_more = message_history(conversation=conversation)
     newest = Message.objects.filter(conversation=conversation).aggregate(newest=Max("id"))["newest"] or 0
     return {
         "conversation": conversation,
@@ -157,7 +167,7 @@ def page(request):
 def sidebar(request):
     """The conversation list: a search, or the sidebar's poll (204 when nothing changed)."""
     since = _time_param(request, "since")
-    if since is not None and not selectors.conversations_changed_since(since=since):
+    if since is not None and not conversations_changed_since(since=since):
         return HttpResponse(status=204)
     active_id = _int_param(request, "active")
     context = {**_base_context(request), **_sidebar_context(request, active_id)}
@@ -169,7 +179,7 @@ def sidebar(request):
 @vary_on_headers("HX-Request")
 def conversation(request, pk):
     """Open a conversation: the pane (and the sidebar, out of band) for HTMX, else the whole page."""
-    since = selectors.cursor_now()
+    since = cursor_now()
     chat = get_conversation_for_user(request.user, pk)
     services.conversation_mark_read(conversation=chat, user=request.user)
     context = {
@@ -212,10 +222,10 @@ def _conversation_poll(request, pk, *, has_pass):
     since = _time_param(request, "since")
     after = _int_param(request, "after", 0)
     was_open = request.GET.get("open") == "1"
-    now = selectors.cursor_now()
+    now = cursor_now()
     chat = get_conversation_for_user(request.user, pk)
-    new, changed, newest = selectors.messages_changed(conversation=chat, after_id=after, since=since)
-    header_changed = since is None or chat.updated_at > since - selectors.CURSOR_SLACK
+    new, changed, newest = messages_changed(conversation=chat, after_id=after, since=since)
+    header_changed = since is None or chat.updated_at > since - CURSOR_SLACK
     window_changed = _window_open(chat) != was_open
     # A page whose pass expired gets a fresh one (the sentinel alone) rather than a 204 that keeps the old.
     renew_pass = "pass" in request.GET and not has_pass
@@ -249,7 +259,7 @@ def conversation_older(request, pk):
     before = _int_param(request, "before")
     if before is None:
         raise BadRequest("before is required.")
-    messages, has_more = selectors.message_history(conversation=chat, before_id=before)
+    messages, has_more = message_history(conversation=chat, before_id=before)
     context = {
         "conversation": chat,
         "messages": messages,
@@ -283,7 +293,7 @@ def template_fields(request, pk):
     """The parameter inputs of the template chosen in the composer."""
     get_conversation_for_user(request.user, pk)
     template_id = _int_param(request, "template")
-    template = next((t for t in selectors.approved_templates() if t.pk == template_id), None)
+    template = next((t for t in approved_templates() if t.pk == template_id), None)
     context = {
         "template": template,
         "parameters": body_parameters(template.components) if template else [],
@@ -347,7 +357,7 @@ def _queue(chat, user, data, entity, is_template):
 
 
 def _bubble_response(request, message_id, status=200, error=""):
-    message = selectors.message_for_bubble(message_id=message_id)
+    message = message_for_bubble(message_id=message_id)
     if message is None:
         raise Http404
     if not request.htmx:  # a plain form post: back to the conversation
@@ -366,43 +376,6 @@ def message_retry(request, message_id):
     except services.SendRefused as refused:
         error = refused.reason
     response = _bubble_response(request, message.pk, error=error)
-    return trigger_client_event(response, "chatChanged", {"conversation": message.conversation_id})
-
-
-@chat_user_required
-@require_POST
-def message_link(request, message_id):
-    message = get_message_for_user(request.user, message_id)
-    form = forms.LinkForm(request.POST)
-    error = ""
-    if form.is_valid():
-        try:
-            entity_link_create(
-                message=message,
-                entity_type=form.cleaned_data["entity_type"],
-                entity_id=form.cleaned_data["entity_id"],
-                user=request.user,
-            )
-        except InvalidEntity as invalid:
-            error = str(invalid)
-    else:
-        error = "Choose a record type and enter its id."
-    return _bubble_response(request, message.pk, error=error)
-
-
-@chat_user_required
-@require_POST
-def message_unlink(request, message_id):
-    message = get_message_for_user(request.user, message_id)
-    try:
-        entity_link_delete(
-            message=message,
-            entity_type=request.POST.get("entity_type", ""),
-            entity_id=request.POST.get("entity_id", ""),
-        )
-    except InvalidEntity as invalid:
-        return _bubble_response(request, message.pk, error=str(invalid))
-    response = _bubble_response(request, message.pk)
     return trigger_client_event(response, "chatChanged", {"conversation": message.conversation_id})
 
 
@@ -426,89 +399,3 @@ def media(request, message_id):
     response["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"
     return response
-
-
-@chat_user_required
-@require_GET
-def entity(request, entity_type, entity_id):
-    """The messages linked to one ERP record, grouped by conversation; an ERP page frames it.
-
-    The newest ENTITY_PAGE of them, and a loader for older ones (entity_older).
-    """
-    entity = _checked_entity(entity_type, entity_id)
-    context = _entity_context(request, entity)
-    if _is_partial(request):
-        return render(request, "chat/_entity_groups.html", context)
-    return render(request, "chat/entity.html", context)
-
-
-@chat_user_required
-@require_GET
-def entity_poll(request, entity_type, entity_id):
-    """204 while nothing changed; else the groups again, down to the oldest message loaded (`from`)."""
-    entity = _checked_entity(entity_type, entity_id)
-    cursor = _entity_cursor(entity)
-    if request.GET.get("cursor") == cursor:
-        return HttpResponse(status=204)
-    context = _entity_context(request, entity, cursor=cursor, down_to=_int_param(request, "from"))
-    return render(request, "chat/_entity_groups.html", context)
-
-
-@chat_user_required
-@require_GET
-def entity_older(request, entity_type, entity_id):
-    """The ENTITY_PAGE linked messages before `before`: into their groups when shown, else as new groups below."""
-    entity = _checked_entity(entity_type, entity_id)
-    before = _int_param(request, "before")
-    if before is None:
-        raise BadRequest("before is required.")
-    groups, has_more, oldest_id = selectors.entity_messages(
-        entity_type=entity[0], entity_id=entity[1], before_id=before
-    )
-    shown = selectors.entity_conversations_shown(
-        entity_type=entity[0], entity_id=entity[1], conversation_ids=[c.pk for c, _ in groups], from_id=before
-    )
-    context = {
-        "entity": entity,
-        "into_shown": [group for group in groups if group[0].pk in shown],
-        "new_groups": [group for group in groups if group[0].pk not in shown],
-        "has_more": has_more,
-        "oldest_id": oldest_id,
-        "poll_from": oldest_id,
-        # The poll keeps what is loaded now; its change cursor stays the page's.
-        "cursor": request.GET.get("cursor", "")[:200],
-        "poll_seconds": settings.CHAT_POLL_SECONDS,
-    }
-    return render(request, "chat/_entity_older.html", context)
-
-
-def _checked_entity(entity_type, entity_id):
-    try:
-        return check_entity(entity_type, entity_id)
-    except InvalidEntity as invalid:
-        raise Http404(str(invalid)) from None
-
-
-def _entity_cursor(entity):
-    values = selectors.entity_cursor(entity_type=entity[0], entity_id=entity[1])
-    changed = values["changed"].isoformat() if values["changed"] else ""
-    return f"{values['links']}.{values['newest_link'] or 0}.{changed}"
-
-
-def _entity_context(request, entity, cursor=None, down_to=None):
-    groups, has_more, oldest_id = selectors.entity_messages(
-        entity_type=entity[0], entity_id=entity[1], down_to_id=down_to
-    )
-    context = {
-        "entity": entity,
-        "groups": groups,
-        "has_more": has_more,
-        "oldest_id": oldest_id,
-        # Once older pages are loaded, the poll re-renders down to the oldest of them.
-        "poll_from": oldest_id if down_to is not None else None,
-        "cursor": cursor or _entity_cursor(entity),
-        "poll_seconds": settings.CHAT_POLL_SECONDS,
-    }
-    if groups and request.GET.get("composer") != "0":
-        context.update(_composer_context(groups[0][0], entity=entity))
-    return context

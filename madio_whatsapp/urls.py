@@ -51,7 +51,7 @@ urlpatterns += [
         _documented(TokenBlacklistView, jwt_serializers.TokenBlacklistSerializer).as_view(),
         name="token_blacklist",
     ),
-    path("api/whatsapp/", include("chat.api_urls")),
+    path("api/whatsapp/", include("madio_whatsapp.api_urls")),
     path("api/health", observability.health, name="health"),
     path("metrics", observability.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

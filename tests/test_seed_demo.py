@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from benchmarks.seed_demo import seed_demo
 from chat.models import Conversation, Message
-from chat.services import message_preview
+from chat.services import conversation_apply_message, conversation_mark_read, message_preview
 from links.models import EntityLink
 
 
@@ -44,6 +44,21 @@ def test_it_leaves_each_conversation_with_counters_that_match_its_messages(db):
         assert conversation.last_message_preview == message_preview(latest)
         inbound = messages.filter(direction="inbound").aggregate(at=Max("created_at"))["at"]
         assert conversation.last_inbound_at == inbound
+
+
+def test_its_counters_are_the_ones_the_service_leaves_message_by_message(db):
+    seed(messages=400, conversations=8)
+    counters = ("unread_count", "last_message_at", "last_message_preview", "last_inbound_at", "last_created_at")
+    for seeded in Conversation.objects.all():
+        replay = Conversation.objects.create(other_party=f"+1202555{seeded.pk:04d}")
+        for message in seeded.messages.order_by("id"):
+            message.pk, message.conversation, message.whatsapp_message_id = None, replay, None
+            message.save()
+            conversation_apply_message(message=message)
+            if message.read:  # staff opened the conversation after it arrived
+                conversation_mark_read(conversation=replay)
+        replay.refresh_from_db()
+        assert [getattr(replay, name) for name in counters] == [getattr(seeded, name) for name in counters]
 
 
 def test_it_adds_to_what_is_there_when_run_again(db):

@@ -32,8 +32,8 @@ def make_message(conversation, direction="inbound", *, apply=True, **fields):
     message = Message.objects.create(
         conversation=conversation,
         direction=direction,
-        from_phone=conversation.other_party if inbound else "",
-        other_party=conversation.other_party,
+        from_phone=(conversation.other_party or "") if inbound else "",
+        other_party=conversation.other_party or "",
         **fields,
     )
     if apply:

@@ -164,14 +164,14 @@ def test_it_refuses_a_template_that_is_not_approved(agent_client, db):
 def test_it_links_and_unlinks_a_message_from_its_bubble(agent_client, chat):
     message = make_message(chat)
     response = agent_client.post(
-        reverse("chat:message_link", args=[message.pk]), {"entity_type": "lead", "entity_id": "L7"}, **HTMX
+        reverse("links:message_link", args=[message.pk]), {"entity_type": "lead", "entity_id": "L7"}, **HTMX
     )
     body = response.content.decode()
     assert f'id="m-{message.pk}"' in body
     assert "Lead #L7" in body
-    assert reverse("chat:entity", args=["lead", "L7"]) in body
+    assert reverse("links:entity", args=["lead", "L7"]) in body
     response = agent_client.post(
-        reverse("chat:message_unlink", args=[message.pk]), {"entity_type": "lead", "entity_id": "L7"}, **HTMX
+        reverse("links:message_unlink", args=[message.pk]), {"entity_type": "lead", "entity_id": "L7"}, **HTMX
     )
     assert "Lead #L7" not in response.content.decode()
     assert not EntityLink.objects.exists()
@@ -180,7 +180,7 @@ def test_it_links_and_unlinks_a_message_from_its_bubble(agent_client, chat):
 def test_it_explains_a_link_to_an_unknown_record_type(agent_client, chat):
     message = make_message(chat)
     body = agent_client.post(
-        reverse("chat:message_link", args=[message.pk]), {"entity_type": "invoice", "entity_id": "1"}, **HTMX
+        reverse("links:message_link", args=[message.pk]), {"entity_type": "invoice", "entity_id": "1"}, **HTMX
     ).content.decode()
     assert "Choose a record type and enter its id." in body
     assert not EntityLink.objects.exists()

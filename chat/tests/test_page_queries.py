@@ -183,7 +183,7 @@ def test_it_shows_an_entity_view_of_few_or_many_messages_in_the_same_number_of_q
         for message in messages:
             entity_link_create(message=message, entity_type="project", entity_id=entity_id)
         with django_assert_num_queries(7):
-            response = agent_client.get(reverse("chat:entity", args=["project", entity_id]))
+            response = agent_client.get(reverse("links:entity", args=["project", entity_id]))
         assert response.content.decode().count('class="msg msg-') == min(len(messages), 50)
 
 
@@ -195,7 +195,7 @@ def test_it_pages_an_entity_view_of_any_length_in_the_same_number_of_queries(
     for messages in (small_messages, large_messages):
         for message in messages:
             entity_link_create(message=message, entity_type="lead", entity_id="L1")
-    url = reverse("chat:entity_older", args=["lead", "L1"])
+    url = reverse("links:entity_older", args=["lead", "L1"])
     for before in (large_messages[-1].pk, large_messages[20].pk):
         with django_assert_num_queries(7):
             response = agent_client.get(url, {"before": before, "cursor": "x"}, **HTMX)

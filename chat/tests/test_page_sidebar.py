@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from chat.models import Conversation
 from chat.tests.conftest import backdate, make_conversation, make_message
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -121,3 +122,31 @@ def test_it_shows_more_conversations_on_request_and_keeps_them_through_polls(age
     assert more.count('class="conversation-row') == 55
     assert "Show more conversations" not in more
     assert 'id="sidebar-limit" name="limit" value="100"' in more
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("+91 98765 43210", {"Asha"}),
+        ("(98765) 43210", {"Asha"}),
+        ("43210", {"Asha"}),
+        ("asha", {"Asha"}),
+        ("ODE", {"Ben"}),
+        ("+1 415", {"Ben"}),
+        ("US.1349", {"user id"}),
+        ("1349120", {"user id"}),
+        ("nobody", set()),
+    ],
+)
+def test_the_sidebar_and_the_api_find_the_same_conversations(agent_client, api_client, db, typed, expected):
+    names = {
+        make_conversation(phone="+919876543210", name="Asha Patel").pk: "Asha",
+        make_conversation(phone="+14155550123", name="Ben Ode").pk: "Ben",
+        make_conversation(phone=None, name="", wa_user_id="US.13491208655302741918").pk: "user id",
+    }
+    for pk in names:
+        make_message(Conversation.objects.get(pk=pk))
+    sidebar = agent_client.get(reverse("chat:sidebar"), {"q": typed}, **HTMX).content.decode()
+    on_page = {name for pk, name in names.items() if f'id="conversation-{pk}"' in sidebar}
+    by_api = {names[row["id"]] for row in api_client.get("/api/whatsapp/conversations", {"q": typed}).json()["results"]}
+    assert on_page == by_api == expected

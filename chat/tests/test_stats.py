@@ -14,8 +14,8 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from benchmarks.seed_demo import seed_demo
-from chat.api_selectors import message_stats
 from chat.models import Conversation, Message, MessageDayCount
+from chat.selectors.stats import message_stats
 from chat.services import conversation_apply_message, message_queue_media_link, message_retry, message_send_text
 from chat.stats import stats_day
 from chat.tests.conftest import make_conversation, make_message

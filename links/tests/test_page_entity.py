@@ -13,7 +13,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def entity_url(entity_type="project", entity_id="42"):
-    return reverse("chat:entity", args=[entity_type, entity_id])
+    return reverse("links:entity", args=[entity_type, entity_id])
 
 
 def test_it_shows_only_the_messages_linked_to_the_record_grouped_by_conversation(agent_client, db):
@@ -62,7 +62,7 @@ def test_it_polls_the_entity_view_and_answers_204_when_nothing_changed(agent_cli
     entity_link_create(message=make_message(chat, message_body="first"), entity_type="project", entity_id="42")
     body = agent_client.get(entity_url()).content.decode()
     cursor = body.split("poll?cursor=", 1)[1].split('"', 1)[0]
-    poll = reverse("chat:entity_poll", args=["project", "42"])
+    poll = reverse("links:entity_poll", args=["project", "42"])
     from urllib.parse import unquote
 
     assert agent_client.get(poll, {"cursor": unquote(cursor)}, **HTMX).status_code == 204
@@ -88,7 +88,7 @@ def test_it_handles_record_ids_with_slashes_and_odd_characters(agent_client, db)
         entity_link_create(message=message, entity_type="project", entity_id=entity_id)
         body = agent_client.get(entity_url("project", entity_id)).content.decode()
         assert "invoice copy" in body
-        poll = reverse("chat:entity_poll", args=["project", entity_id])
+        poll = reverse("links:entity_poll", args=["project", entity_id])
         assert agent_client.get(poll, **HTMX).status_code == 200
     page = agent_client.get(reverse("chat:conversation", args=[chat.pk])).content.decode()
     assert "Project #INV/2026/7" in page
@@ -129,7 +129,7 @@ def test_it_shows_the_newest_fifty_linked_messages_and_a_loader_for_older_ones(a
     messages = linked_history(60, two_chats)
     body = agent_client.get(entity_url()).content.decode()
     assert sorted(bubble_ids(body)) == [m.pk for m in messages[10:]]
-    older = reverse("chat:entity_older", args=["project", "42"])
+    older = reverse("links:entity_older", args=["project", "42"])
     assert loader_url(body).startswith(f"{older}?before={messages[10].pk}&cursor=")
 
 
@@ -192,4 +192,4 @@ def test_it_renders_the_first_page_for_htmx_and_as_a_whole_page(agent_client, tw
 
 
 def test_it_refuses_an_older_page_without_a_cursor(agent_client, db):
-    assert agent_client.get(reverse("chat:entity_older", args=["project", "42"])).status_code == 400
+    assert agent_client.get(reverse("links:entity_older", args=["project", "42"])).status_code == 400

@@ -1,19 +1,25 @@
-"""/api/whatsapp/...: the REST API for the ERP (the webhook lives in integrations.urls)."""
+"""/api/whatsapp/...: the REST API for the ERP, one route table over the apps' API views
+(chat.api: sends, conversations, stats, templates; links.api: entity links). The webhook lives in integrations.urls."""
 
 from django.urls import path
 
 from chat import api
+from links import api as links_api
 
 app_name = "api"
 urlpatterns = [
     path("send-message", api.SendMessageApi.as_view(), name="send_message"),
     path("send-media", api.SendMediaApi.as_view(), name="send_media"),
     path("send-template", api.SendTemplateApi.as_view(), name="send_template"),
-    path("entity-messages/<str:entity_type>/<str:entity_id>", api.EntityMessagesApi.as_view(), name="entity_messages"),
+    path(
+        "entity-messages/<str:entity_type>/<str:entity_id>",
+        links_api.EntityMessagesApi.as_view(),
+        name="entity_messages",
+    ),
     path("stats", api.StatsApi.as_view(), name="stats"),
     path("conversations", api.ConversationListApi.as_view(), name="conversations"),
     path("conversations/<str:phone>/messages", api.ConversationMessagesApi.as_view(), name="conversation_messages"),
     path("conversations/<str:phone>/mark-read", api.ConversationMarkReadApi.as_view(), name="conversation_mark_read"),
-    path("messages/<int:pk>/links", api.MessageLinksApi.as_view(), name="message_links"),
+    path("messages/<int:pk>/links", links_api.MessageLinksApi.as_view(), name="message_links"),
     path("templates", api.TemplateListApi.as_view(), name="templates"),
 ]

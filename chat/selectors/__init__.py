@@ -1,0 +1,4 @@
+"""Reads for the chat page and the API, one module per entity: conversations, messages, templates, stats.
+
+Entity links' reads live in links.selectors.
+"""
