@@ -20,6 +20,7 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_save, pre_delete
 from django.dispatch import receiver
 from django.shortcuts import get_object_or_404
@@ -86,14 +87,29 @@ def require_chat_user(user):
         raise PermissionDenied("You need the WhatsApp chat permission.")
 
 
+def sees_every_conversation(user):
+    """A shared inbox (the default), or a user allowed to see all when agents see only their own."""
+    return not settings.CHAT_AGENTS_SEE_OWN_ONLY or user.has_perm("chat.see_all_conversations")
+
+
+def visible_conversations(user):
+    """Q over Conversation for what this user may see: all, or their own and unassigned ones."""
+    if sees_every_conversation(user):
+        return Q()
+    return Q(assignee=user) | Q(assignee=None)
+
+
 def get_conversation_for_user(user, pk):
     require_chat_user(user)
-    return get_object_or_404(Conversation, pk=pk)
+    return get_object_or_404(Conversation.objects.filter(visible_conversations(user)), pk=pk)
 
 
 def get_message_for_user(user, pk):
     require_chat_user(user)
-    return get_object_or_404(Message.objects.select_related("conversation"), pk=pk)
+    messages = Message.objects.select_related("conversation")
+    if not sees_every_conversation(user):
+        messages = messages.filter(Q(conversation__assignee=user) | Q(conversation__assignee=None))
+    return get_object_or_404(messages, pk=pk)
 
 
 # --- Forgetting cached answers when groups or permissions change -------------------------

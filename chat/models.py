@@ -28,9 +28,43 @@ class Conversation(models.Model):
     # statistics count active conversations here, not over messages.
     last_created_at = models.DateTimeField(null=True, blank=True)
 
+    # The team's work on it (chat.services.inbox): who owns it, and whether it is done.
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+        SNOOZED = "snoozed"
+
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey("chat.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
     class Meta:
-        permissions = [("use_chat", "Can use the WhatsApp chat")]
+        permissions = [
+            ("use_chat", "Can use the WhatsApp chat"),
+            ("see_all_conversations", "Can see every conversation when agents see only their own"),
+        ]
         indexes = [
+            # Used by the sidebar's filters: a status (open by default), by owner or team, newest first.
+            models.Index(fields=["status", "-last_message_at", "-id"], name="conversation_status_idx"),
+            models.Index(fields=["assignee", "status", "-last_message_at", "-id"], name="conversation_assignee_idx"),
+            models.Index(fields=["team", "status", "-last_message_at", "-id"], name="conversation_team_idx"),
+            # Used by the filters' unread counts: only open conversations with something unread.
+            models.Index(
+                fields=["assignee", "team"],
+                condition=models.Q(unread_count__gt=0, status="open"),
+                name="conversation_unread_idx",
+            ),
+            # Used by the beat task that wakes snoozed conversations.
+            models.Index(
+                fields=["snoozed_until"], condition=models.Q(status="snoozed"), name="conversation_snooze_idx"
+            ),
             # Used by chat.selectors.conversations.conversation_list (the sidebar, newest first).
             models.Index(fields=["-last_message_at", "-id"], name="conversation_activity_idx"),
             # Used by the sidebar poll (what changed since the cursor).
@@ -68,6 +102,8 @@ class Message(models.Model):
     class Direction(models.TextChoices):
         INBOUND = "inbound"
         OUTBOUND = "outbound"
+        # Among staff only (notes, activity lines): never sent, never counted as a customer's.
+        INTERNAL = "internal"
 
     class Type(models.TextChoices):
         TEXT = "text"
@@ -83,6 +119,8 @@ class Message(models.Model):
         REACTION = "reaction"
         TEMPLATE = "template"
         UNSUPPORTED = "unsupported"
+        NOTE = "note"  # a staff member's internal note
+        ACTIVITY = "activity"  # assigned, transferred, resolved, reopened, snoozed
 
     MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 
@@ -94,6 +132,7 @@ class Message(models.Model):
         READ = "read"
         FAILED = "failed"
         RECEIVED = "received"  # inbound
+        INTERNAL = "internal"  # a note or an activity line: nothing to deliver
 
     class MediaState(models.TextChoices):
         NONE = "", "No media"
@@ -248,3 +287,67 @@ STATUS_RANK = {
     Message.Status.READ: 4,
     Message.Status.FAILED: 5,
 }
+
+
+class Team(models.Model):
+    """A named group of agents that conversations can be assigned to (managed in the admin)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="chat_teams")
+    # Round robin among the members marked available, for conversations given to the team.
+    auto_assign = models.BooleanField(default=False)
+    # New customers' conversations go to this team (at most one team has it).
+    receives_new_conversations = models.BooleanField(default=False)
+    # The round robin's place: the member who got the last conversation.
+    last_assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "whatsapp_teams"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receives_new_conversations"],
+                condition=models.Q(receives_new_conversations=True),
+                name="team_one_for_new_conversations",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Agent(models.Model):
+    """A chat user's own settings: available for auto-assignment, and how they want to hear about messages."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_agent")
+    available = models.BooleanField(default=True)
+    desktop_notifications = models.BooleanField(default=False)
+    sound = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "whatsapp_agents"
+
+    def __str__(self):
+        return str(self.user)
+
+
+class Mention(models.Model):
+    """A colleague @mentioned in a note; seen once they open the conversation."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "whatsapp_mentions"
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="mention_unique")]
+        indexes = [
+            # Used by the sidebar's count of a user's unseen mentions.
+            models.Index(fields=["user", "id"], condition=models.Q(seen_at=None), name="mention_unseen_idx"),
+        ]
+
+    def __str__(self):
+        return f"@{self.user} in {self.message_id}"

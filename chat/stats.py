@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message, MessageDayCount
 
+INTERNAL = Message.Direction.INTERNAL
 REBUILD_CHUNK = 100_000  # messages aggregated per query by stats_rebuild
 CONVERSATION_CHUNK = 2_000
 KEY = ("day", "direction", "message_type")  # conversations per query when their last_created_at is recomputed
@@ -54,8 +55,13 @@ def stats_count_message(*, message):
 
 
 def _day_counts(messages):
-    """{(day, direction, message_type): n} for a Message queryset, counted by the database."""
-    per_day = messages.annotate(stats_day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
+    """{(day, direction, message_type): n} for a Message queryset, counted by the database.
+
+    Notes and activity lines (direction internal) are staff's, not messages: never counted.
+    """
+    per_day = messages.exclude(direction=INTERNAL).annotate(
+        stats_day=TruncDate("created_at", tzinfo=timezone.get_default_timezone())
+    )
     rows = per_day.values("stats_day", "direction", "message_type").annotate(n=Count("id")).order_by()
     return {(row["stats_day"], row["direction"], row["message_type"]): row["n"] for row in rows}
 
@@ -149,6 +155,7 @@ def _rebuild_last_created_at(message_model, conversation_model):
             return
         newest = dict(
             message_model.objects.filter(conversation_id__gte=ids[0], conversation_id__lte=ids[-1])
+            .exclude(direction=INTERNAL)
             .values("conversation_id")
             .annotate(at=Max("created_at"))
             .order_by()

@@ -232,6 +232,8 @@ CELERY_BEAT_SCHEDULE = {
     "sharepoint-sweep": {"task": "integrations.tasks.sharepoint_sweep_task", "schedule": 15 * 60},
     # Sends queued and untouched, or stuck "sending" (WHATSAPP_SWEEP_*).
     "whatsapp-send-sweeper": {"task": "integrations.tasks.messages_sweep_task", "schedule": 60.0},
+    # Snoozed conversations whose time has come open again.
+    "conversations-wake": {"task": "chat.tasks.conversations_wake_task", "schedule": 60.0},
     "whatsapp-templates-sync": {
         "task": "integrations.tasks.templates_sync_task",
         "schedule": WHATSAPP_TEMPLATE_SYNC_MINUTES * 60.0,
@@ -300,6 +302,15 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
 CHAT_POLL_SECONDS = read("CHAT_POLL_SECONDS", env.int, 3)
 if not 3 <= CHAT_POLL_SECONDS <= 5:
     fail("CHAT_POLL_SECONDS", "must be between 3 and 5")
+# A hidden tab keeps polling, slowly, so its title count and desktop notifications stay current.
+CHAT_BACKGROUND_POLL_SECONDS = read("CHAT_BACKGROUND_POLL_SECONDS", env.int, 20)
+if not 10 <= CHAT_BACKGROUND_POLL_SECONDS <= 60:
+    fail("CHAT_BACKGROUND_POLL_SECONDS", "must be between 10 and 60")
+# Off (the default): a shared inbox, everyone sees every conversation. On: agents see their
+# own and unassigned conversations; users with chat.see_all_conversations still see all.
+CHAT_AGENTS_SEE_OWN_ONLY = read("CHAT_AGENTS_SEE_OWN_ONLY", env.bool, False)
+# How long "Ravi is replying" lasts after Ravi's last keystroke or look at the conversation.
+CHAT_PRESENCE_SECONDS = 15
 
 # --- Security: login, sessions, HTTPS, CSP, login lockout --------------------------
 LOGIN_URL = "login"

@@ -3,11 +3,11 @@
 Each list costs a constant number of indexed queries however long the history grows.
 """
 
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from chat.models import Conversation
+from chat.models import Conversation, Mention
 from chat.phones import InvalidPhone, looks_like_phone, normalize_phone
 
 SIDEBAR_LIMIT = 50
@@ -40,10 +40,72 @@ def conversation_search_filter(query):
     return Q(contact_name__icontains=query) | Q(wa_user_id__icontains=query)
 
 
-def conversation_list(*, query="", limit=SIDEBAR_LIMIT):
-    # Uses conversation_activity_idx; no aggregation over messages.
-    rows = Conversation.objects.filter(conversation_search_filter(query))
-    return list(rows.order_by("-last_message_at", "-id")[:limit])
+class InboxFilter:
+    """The sidebar's (and the API's) view of the inbox: a status and whose conversations.
+
+    status: open (the default), resolved, snoozed, or "" for every status. owner: "all", "mine",
+    "unassigned", or "team:<id>". Read from untrusted parameters: anything else is the default.
+    """
+
+    OWNERS = ("all", "mine", "unassigned")
+
+    def __init__(self, status=Conversation.Status.OPEN, owner="all"):
+        self.status = status if status in (*Conversation.Status.values, "") else Conversation.Status.OPEN
+        team = owner.removeprefix("team:") if isinstance(owner, str) else ""
+        self.team_id = int(team) if team.isdigit() and len(team) < 12 else None
+        self.owner = owner if owner in self.OWNERS or self.team_id is not None else "all"
+
+    def q(self, user):
+        match = Q(status=self.status) if self.status else Q()
+        if self.owner == "mine":
+            match &= Q(assignee=user)
+        elif self.owner == "unassigned":
+            match &= Q(assignee=None)
+        elif self.team_id is not None:
+            match &= Q(team_id=self.team_id)
+        return match
+
+    def params(self):
+        return {"status": self.status, "owner": self.owner}
+
+
+def conversation_list(*, query="", limit=SIDEBAR_LIMIT, user=None, inbox=None, visible=None):
+    """The sidebar: the conversations of one filter (open ones by default), newest activity first.
+
+    Uses conversation_status_idx, or conversation_assignee_idx / conversation_team_idx for a
+    filter by owner; no aggregation over messages.
+    """
+    inbox = inbox or InboxFilter()
+    rows = Conversation.objects.filter(conversation_search_filter(query), inbox.q(user), visible or Q())
+    return list(rows.select_related("assignee").order_by("-last_message_at", "-id")[:limit])
+
+
+def inbox_counts(*, user, visible=None):
+    """How many open conversations have something unread, per sidebar filter, and the user's unseen mentions.
+
+    Two queries whatever the history: a GROUP BY over conversation_unread_idx (only open
+    conversations with unread messages, a set staff keep small by answering), and an index
+    count of the mentions. Returns {"all", "mine", "unassigned", "teams": {id: n}, "mentions"}.
+    """
+    groups = (
+        Conversation.objects.filter(visible or Q(), status=Conversation.Status.OPEN, unread_count__gt=0)
+        .values_list("assignee_id", "team_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = {"all": 0, "mine": 0, "unassigned": 0, "teams": {}}
+    for assignee_id, team_id, n in groups:
+        counts["all"] += n
+        if assignee_id is None:
+            counts["unassigned"] += n
+        elif user is not None and assignee_id == user.pk:
+            counts["mine"] += n
+        if team_id is not None:
+            counts["teams"][team_id] = counts["teams"].get(team_id, 0) + n
+    counts["mentions"] = Mention.objects.filter(user=user, seen_at=None).count() if user is not None else 0
+    # What concerns this user: the tab title's count.
+    counts["concerns_me"] = counts["mine"] + counts["unassigned"] + counts["mentions"]
+    return counts
 
 
 def conversations_changed_since(*, since):

@@ -28,6 +28,7 @@ def message_stats(*, days, now=None):
     # At most one day of messages, through message_stats_idx (created_at, direction, message_type).
     first_day = (
         Message.objects.filter(created_at__gte=since, created_at__lt=day_start(first_whole_day))
+        .exclude(direction=Message.Direction.INTERNAL)
         .values("direction", "message_type")
         .annotate(count=Count("id"))
         .order_by()

@@ -13,6 +13,7 @@ from chat.services.conversations import (
     conversation_follow_identity,
     conversation_for_customer,
 )
+from chat.services.inbox import conversation_reopen, conversation_welcome
 from chat.services.media import message_backup_queue
 from chat.services.previews import message_preview
 from integrations import tasks
@@ -220,11 +221,17 @@ def message_receive(
     shown = True
     if message.message_type == Message.Type.REACTION:
         shown = _reaction_settle(message, conversation)
+    first = conversation.last_inbound_at is None and conversation.assignee_id is None
     try:
         message.save()  # no savepoint: a duplicate undoes the caller's transaction
     except IntegrityError as exc:
         raise MessageDuplicate(wamid) from exc
     conversation_apply_message(message=message, shown=shown)  # marks the conversation changed
+    if shown and message.message_type != Message.Type.REACTION:
+        if conversation.status != Conversation.Status.OPEN:
+            conversation_reopen(conversation=conversation, sentence="Reopened: the customer wrote")
+        if first:
+            conversation_welcome(conversation=conversation)
     if identity is not None:
         conversation_follow_identity(message=message, conversation=conversation, **identity)
     if message.media_state == Message.MediaState.PENDING:

@@ -18,7 +18,10 @@ from chat.services.conversations import conversation_touch
 
 
 def _unsent(message, **conditions):
-    return Message.objects.filter(pk=message.pk, whatsapp_message_id=None, **conditions)
+    # Only outbound rows are ever sent: a note or an activity line can never be claimed.
+    return Message.objects.filter(
+        pk=message.pk, direction=Message.Direction.OUTBOUND, whatsapp_message_id=None, **conditions
+    )
 
 
 def _changed(message, count):

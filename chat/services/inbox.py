@@ -1,0 +1,234 @@
+"""The team's work on a conversation: who owns it (an assignee, a team), whether it is done
+(open, resolved, snoozed until a time), the unread mark staff set by hand, and the activity
+line each change leaves in the thread.
+
+Activity lines are Message rows (direction internal, type activity): they page and poll with
+the thread, are never sent to WhatsApp and never count as a customer's message.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from chat import changes
+from chat.access import can_use_chat
+from chat.models import Conversation, Message, Team
+
+SNOOZE_LONGEST = timedelta(days=366)
+WAKE_BATCH = 500
+
+
+class InboxRefused(ValueError):
+    """A change to a conversation that cannot be made, with the field at fault and a sentence."""
+
+    def __init__(self, field, sentence):
+        super().__init__(sentence)
+        self.field = field
+        self.sentence = sentence
+
+
+def _name(user):
+    if user is None:
+        return "Someone"
+    return user.get_full_name() or user.get_username()
+
+
+def activity_add(*, conversation, actor, action, sentence, **details):
+    """One activity line in the thread ("Asha assigned this to Ravi"); staff see it at the next poll."""
+    line = Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.INTERNAL,
+        message_type=Message.Type.ACTIVITY,
+        status=Message.Status.INTERNAL,
+        from_user=actor,
+        message_body=sentence,
+        data={"activity": action, **details},
+    )
+    changes.conversations_touched([conversation.pk])
+    return line
+
+
+def chat_agents():
+    """Active users who may use the chat, by name: the people a conversation can be assigned to."""
+    users = get_user_model().objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+    return [user for user in users if can_use_chat(user)]
+
+
+def agent_by_username(username):
+    """The chat user with this username, or InboxRefused naming the assignee field."""
+    user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
+    if user is None or not can_use_chat(user):
+        raise InboxRefused("assignee", f"There is no chat user named '{str(username)[:150]}'.")
+    return user
+
+
+def team_by_name(name):
+    team = Team.objects.filter(name=name).first()
+    if team is None:
+        raise InboxRefused("team", f"There is no team named '{str(name)[:64]}'.")
+    return team
+
+
+def _locked(conversation):
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def _round_robin(team):
+    """The next available member of the team after the one who got the last conversation, or None."""
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    members = team.members.filter(is_active=True).filter(Q(chat_agent=None) | Q(chat_agent__available=True))
+    candidates = [user for user in members.order_by("pk") if can_use_chat(user)]
+    if not candidates:
+        return None
+    after = [user for user in candidates if team.last_assigned_to_id and user.pk > team.last_assigned_to_id]
+    chosen = (after or candidates)[0]
+    Team.objects.filter(pk=team.pk).update(last_assigned_to=chosen)
+    return chosen
+
+
+def _assign_sentence(actor, before, after, team_before, team_after, automatic):
+    if automatic:
+        return f"Assigned to {_name(after)} by round robin ({team_after.name})"
+    who = _name(actor)
+    in_team = f" ({team_after.name})" if team_after is not None else ""
+    if after is None and before is not None:
+        return f"{who} unassigned {_name(before)}" + (f" and gave this to {team_after.name}" if team_after else "")
+    if after is None:
+        if team_after is None:
+            return f"{who} removed this from {team_before.name}"
+        return f"{who} gave this to {team_after.name}"
+    if before is not None and before != after:
+        return f"{who} transferred this from {_name(before)} to {_name(after)}{in_team}"
+    if after == actor and actor is not None:
+        return f"{who} took this conversation{in_team}"
+    return f"{who} assigned this to {_name(after)}{in_team}"
+
+
+@transaction.atomic
+def conversation_assign(*, conversation, actor, assignee, team):
+    """Give the conversation to an agent and/or a team (None: nobody, no team).
+
+    A conversation given to an auto-assigning team without an agent goes to the team's next
+    available member. The assignee must be a chat user. Returns the conversation, updated;
+    no activity line when nothing changed.
+    """
+    if assignee is not None and not can_use_chat(assignee):
+        raise InboxRefused("assignee", f"{_name(assignee)} cannot use the chat.")
+    row = _locked(conversation)
+    before, team_before = row.assignee, row.team
+    automatic = False
+    if assignee is None and team is not None and team.auto_assign and team != team_before:
+        assignee = _round_robin(team)
+        automatic = assignee is not None
+    if before == assignee and team_before == team:
+        return row
+    Conversation.objects.filter(pk=row.pk).update(assignee=assignee, team=team, updated_at=timezone.now())
+    row.assignee, row.team = assignee, team
+    action = "unassigned" if assignee is None and before is not None else "assigned"
+    if before is not None and assignee is not None and before != assignee:
+        action = "transferred"
+    activity_add(
+        conversation=row,
+        actor=actor,
+        action=action,
+        sentence=_assign_sentence(actor, before, assignee, team_before, team, automatic),
+        assignee=assignee.pk if assignee else None,
+        team=team.pk if team else None,
+    )
+    return row
+
+
+def check_snooze(until, now=None):
+    """A snooze's end: in the future and within a year, else InboxRefused naming `until`."""
+    now = now or timezone.now()
+    if until is None:
+        raise InboxRefused("until", "Say until when to snooze (an ISO 8601 time).")
+    if timezone.is_naive(until):
+        until = timezone.make_aware(until)
+    if until <= now:
+        raise InboxRefused("until", "A snooze must end in the future.")
+    if until > now + SNOOZE_LONGEST:
+        raise InboxRefused("until", "A snooze can last at most a year.")
+    return until
+
+
+@transaction.atomic
+def conversation_set_status(*, conversation, actor, status, until=None):
+    """Resolve, snooze (until a time) or reopen the conversation, with its activity line."""
+    if status not in Conversation.Status.values:
+        raise InboxRefused("status", "The status is one of: open, resolved, snoozed.")
+    if status == Conversation.Status.SNOOZED:
+        until = check_snooze(until)
+    elif until is not None:
+        raise InboxRefused("until", "Only a snoozed conversation has an end time.")
+    row = _locked(conversation)
+    if row.status == status and row.snoozed_until == until:
+        return row
+    Conversation.objects.filter(pk=row.pk).update(status=status, snoozed_until=until, updated_at=timezone.now())
+    row.status, row.snoozed_until = status, until
+    who = _name(actor)
+    if status == Conversation.Status.RESOLVED:
+        sentence = f"{who} resolved this"
+    elif status == Conversation.Status.SNOOZED:
+        sentence = f"{who} snoozed this until {date_format(timezone.localtime(until), 'D j M, H:i')}"
+    else:
+        sentence = f"{who} reopened this"
+    activity_add(
+        conversation=row,
+        actor=actor,
+        action=status if status != Conversation.Status.OPEN else "reopened",
+        sentence=sentence,
+        until=until.isoformat() if until else None,
+    )
+    return row
+
+
+def conversation_reopen(*, conversation, sentence):
+    """Open a resolved or snoozed conversation again, without an actor (the customer wrote, a snooze ended).
+
+    Called in the transaction that caused it; does nothing when it is already open.
+    """
+    reopened = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .exclude(status=Conversation.Status.OPEN)
+        .update(status=Conversation.Status.OPEN, snoozed_until=None, updated_at=timezone.now())
+    )
+    if not reopened:
+        return False
+    conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None
+    activity_add(conversation=conversation, actor=None, action="reopened", sentence=sentence)
+    return True
+
+
+def conversation_welcome(*, conversation):
+    """A new customer's conversation goes to the team that receives them, and by round robin to an agent."""
+    team = Team.objects.filter(receives_new_conversations=True).first()
+    if team is not None and conversation.team_id is None and conversation.assignee_id is None:
+        conversation_assign(conversation=conversation, actor=None, assignee=None, team=team)
+
+
+def conversations_wake(*, now=None):
+    """Reopen the snoozed conversations whose time has come; returns how many."""
+    now = now or timezone.now()
+    woken = 0
+    due = Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=now)
+    for conversation in due.order_by("snoozed_until")[:WAKE_BATCH]:
+        with transaction.atomic():
+            woken += conversation_reopen(conversation=conversation, sentence="The snooze ended")
+    return woken
+
+
+def conversation_mark_unread(*, conversation):
+    """Bring the conversation's unread badge back (at least one), as "Mark as unread" in WhatsApp."""
+    Conversation.objects.filter(pk=conversation.pk).update(
+        unread_count=Case(
+            When(unread_count=0, then=Value(1)), default=F("unread_count"), output_field=PositiveIntegerField()
+        ),
+        updated_at=timezone.now(),
+    )
+    changes.conversations_touched([conversation.pk])
+    conversation.unread_count = max(conversation.unread_count, 1)
