@@ -19,13 +19,14 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
-from django.db.models import Count, Sum  # noqa: E402
+from django.db.models import Count, F, Sum  # noqa: E402
+from django.db.models.functions import Mod  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from benchmarks.seed_demo import seed_demo  # noqa: E402
-from chat.models import Conversation, Message  # noqa: E402
+from chat.models import Conversation, Message, Team  # noqa: E402
 from chat.poll_pass import poll_pass_issue  # noqa: E402
 from integrations.models import WebhookEvent  # noqa: E402
 
@@ -100,10 +101,30 @@ def busy_entity(user):
     return linked.count()
 
 
+BENCH_TEAM = "Bench team"
+FILTER_ROWS = 20  # each filter's page at both sizes: the small database has 25 conversations per filter
+
+
+def share_the_inbox(user):
+    """Once per database: a quarter of the conversations each mine (in the bench team), unassigned,
+    resolved and snoozed, so every sidebar filter has more rows than its measured page at both sizes."""
+    team, created = Team.objects.get_or_create(name=BENCH_TEAM)
+    if not created:
+        return team
+    team.members.add(user)
+    quarters = Conversation.objects.annotate(quarter=Mod(F("id"), 4))
+    quarters.filter(quarter=0).update(assignee=user, team=team)
+    quarters.filter(quarter=2).update(status=Conversation.Status.RESOLVED)
+    later = timezone.now() + timedelta(days=30)
+    quarters.filter(quarter=3).update(status=Conversation.Status.SNOOZED, snoozed_until=later)
+    return team
+
+
 def inbox(_options):
     """Everything the inbox measurements need: auth headers, ids and the URLs to hit."""
     user = bench_user()
     entity_links = busy_entity(user)
+    team = share_the_inbox(user)
     longest = list(Conversation.objects.annotate(n=Count("messages")).order_by("-n", "id").values_list("id", "n")[:2])
     (a, a_count), (b, _) = longest[0], longest[-1]
     ids = list(Message.objects.filter(conversation_id=a).order_by("-id").values_list("id", flat=True)[:2])
@@ -125,6 +146,17 @@ def inbox(_options):
         "trivial JSON view (baseline)": (url("bench_trivial"), headers_page),
         "trivial view, logged in (session, user, permission)": (url("bench_trivial_logged_in"), headers_page),
         "sidebar first page": (url("chat:sidebar") or url("chat:page"), headers_page),
+        **{
+            f"sidebar: {label}": (url("chat:sidebar", query=f"{query}&limit={FILTER_ROWS}"), headers_page)
+            for label, query in (
+                ("open, all", "status=open&owner=all"),
+                ("open, mine", "status=open&owner=mine"),
+                ("open, unassigned", "status=open&owner=unassigned"),
+                ("open, team", f"status=open&owner=team:{team.pk}"),
+                ("resolved", "status=resolved&owner=all"),
+                ("snoozed", "status=snoozed&owner=all"),
+            )
+        },
         "open conversation (newest 50)": (url("chat:conversation", b), headers_page),
         "poll, nothing new": (poll, headers_page),
         # A client that saw the message before the newest polled before the newest arrived: its cursor is

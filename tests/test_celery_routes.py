@@ -1,6 +1,7 @@
 """Celery's one route table: sends and read receipts on "whatsapp", SharePoint on "sharepoint", others "default"."""
 
-import integrations.tasks  # noqa: F401 - registers the tasks
+import chat.tasks  # noqa: F401 - registers the tasks
+import integrations.tasks  # noqa: F401
 from madio_whatsapp.celery import app
 
 QUEUES = {
@@ -12,7 +13,7 @@ QUEUES = {
 
 
 def test_every_task_goes_to_its_queue():
-    names = [name for name in app.tasks if name.startswith("integrations.tasks.")]
+    names = [name for name in app.tasks if name.startswith(("integrations.tasks.", "chat.tasks."))]
     assert {f"integrations.tasks.{task}" for task in QUEUES} <= set(names)
     for name in names:
         queue = app.amqp.router.route({}, name)["queue"].name

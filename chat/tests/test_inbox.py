@@ -19,6 +19,7 @@ from chat.services.inbox import (
 )
 from chat.services.notes import mentions_seen, note_add
 from chat.services.sends import message_send_claim
+from chat.tasks import conversations_wake_task
 from chat.tests.conftest import make_conversation, make_message
 from conftest import agents_group
 
@@ -257,3 +258,10 @@ def test_the_filters_and_their_unread_counts(agent, ravi):
     counts = inbox_counts(user=agent)
     assert (counts["all"], counts["mine"], counts["unassigned"], counts["teams"]) == (3, 1, 1, {team.pk: 1})
     assert counts["concerns_me"] == 2
+
+
+def test_the_beat_task_wakes_what_is_due(agent):
+    chat = make_conversation()
+    conversation_set_status(conversation=chat, actor=agent, status="snoozed", until=timezone.now() + timedelta(hours=1))
+    Conversation.objects.filter(pk=chat.pk).update(snoozed_until=timezone.now() - timedelta(minutes=1))
+    assert conversations_wake_task() == 1
