@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from chat import access
+from chat.tests.conftest import make_conversation
 from conftest import agents_group
 
 PAGE = reverse("chat:page")
@@ -126,3 +127,30 @@ def test_it_reads_the_session_from_the_cache(agent_client, django_assert_num_que
     with django_assert_num_queries(2) as captured:
         agent_client.get(PAGE)
     assert not [q for q in captured.captured_queries if "django_session" in q["sql"]]
+
+
+# --- who sees which conversations ----------------------------------------------------------
+
+
+def _three_conversations(owner, colleague):
+    mine = make_conversation(phone="+12025550101", assignee=owner)
+    theirs = make_conversation(phone="+12025550102", assignee=colleague)
+    nobodys = make_conversation(phone="+12025550103")
+    return mine, theirs, nobodys
+
+
+def test_a_shared_inbox_shows_every_conversation_to_every_agent(agent_client, agent, django_user_model):
+    colleague = django_user_model.objects.create_user(username="ravi")
+    for chat in _three_conversations(agent, colleague):
+        assert agent_client.get(reverse("chat:conversation", args=[chat.pk])).status_code == 200
+
+
+def test_agents_who_see_their_own_only_see_theirs_and_unassigned_ones(agent_client, agent, settings, django_user_model):
+    settings.CHAT_AGENTS_SEE_OWN_ONLY = True
+    colleague = django_user_model.objects.create_user(username="ravi")
+    mine, theirs, nobodys = _three_conversations(agent, colleague)
+    assert agent_client.get(reverse("chat:conversation", args=[mine.pk])).status_code == 200
+    assert agent_client.get(reverse("chat:conversation", args=[nobodys.pk])).status_code == 200
+    assert agent_client.get(reverse("chat:conversation", args=[theirs.pk])).status_code == 404
+    agent.user_permissions.add(Permission.objects.get(codename="see_all_conversations"))
+    assert agent_client.get(reverse("chat:conversation", args=[theirs.pk])).status_code == 200
