@@ -43,7 +43,7 @@ from chat.media_rules import (
     max_bytes,
 )
 from chat.message_templates import TemplateRefused, parameter_count, template_send
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.selectors.conversations import conversation_for_phone, conversation_page, parse_conversation_cursor
 from chat.selectors.messages import message_page
 from chat.selectors.stats import message_stats
@@ -423,6 +423,10 @@ class ConversationOutput(serializers.Serializer):
     last_message_preview = serializers.CharField()
     unread_count = serializers.IntegerField()
     service_window_ends_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+    snoozed_until = serializers.DateTimeField(allow_null=True)
+    assignee = serializers.CharField(source="assignee.username", allow_null=True, default=None)
+    team = serializers.CharField(source="team.name", allow_null=True, default=None)
 
 
 class ConversationListApi(ChatApi):
