@@ -21,6 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from chat import services
+from chat.access import visible_conversations
 from chat.api_base import (
     ChatApi,
     PhoneField,
@@ -453,7 +454,9 @@ class ConversationListApi(ChatApi):
             after = parse_conversation_cursor(decode_cursor(request.query_params["cursor"], length=2))
             if after is None:
                 raise ValidationError({"cursor": ["This cursor is not one this API gave out; start again without it."]})
-        rows, after = conversation_page(query=query, after=after, limit=page_limit(request))
+        rows, after = conversation_page(
+            query=query, after=after, limit=page_limit(request), visible=visible_conversations(request.user)
+        )
         return Response(
             {
                 "results": ConversationOutput(rows, many=True).data,
