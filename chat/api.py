@@ -21,6 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from chat import services
+from chat.access import visible_conversations
 from chat.api_base import (
     ChatApi,
     PhoneField,
@@ -43,7 +44,7 @@ from chat.media_rules import (
     max_bytes,
 )
 from chat.message_templates import TemplateRefused, parameter_count, template_send
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.selectors.conversations import conversation_for_phone, conversation_page, parse_conversation_cursor
 from chat.selectors.messages import message_page
 from chat.selectors.stats import message_stats
@@ -423,6 +424,10 @@ class ConversationOutput(serializers.Serializer):
     last_message_preview = serializers.CharField()
     unread_count = serializers.IntegerField()
     service_window_ends_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+    snoozed_until = serializers.DateTimeField(allow_null=True)
+    assignee = serializers.CharField(source="assignee.username", allow_null=True, default=None)
+    team = serializers.CharField(source="team.name", allow_null=True, default=None)
 
 
 class ConversationListApi(ChatApi):
@@ -449,7 +454,9 @@ class ConversationListApi(ChatApi):
             after = parse_conversation_cursor(decode_cursor(request.query_params["cursor"], length=2))
             if after is None:
                 raise ValidationError({"cursor": ["This cursor is not one this API gave out; start again without it."]})
-        rows, after = conversation_page(query=query, after=after, limit=page_limit(request))
+        rows, after = conversation_page(
+            query=query, after=after, limit=page_limit(request), visible=visible_conversations(request.user)
+        )
         return Response(
             {
                 "results": ConversationOutput(rows, many=True).data,

@@ -120,10 +120,12 @@ def cursor_now():
     return timezone.now()
 
 
-def conversation_page(*, query="", after=None, limit=50):
+def conversation_page(*, query="", after=None, limit=50, visible=None):
     """Conversations, most recent activity first, found by the sidebar's search; `after` is the previous
     page's last (last_message_at ISO or None, id). Returns (conversations, next_after or None)."""
-    rows = Conversation.objects.filter(conversation_search_filter(query))
+    rows = Conversation.objects.select_related("assignee", "team").filter(conversation_search_filter(query))
+    if visible is not None:
+        rows = rows.filter(visible)
     if after is not None:
         at, pk = after
         if at is None:
