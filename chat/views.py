@@ -22,18 +22,20 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from chat import forms, services
-from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user
+from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user, visible_conversations
 from chat.media_rules import accept_attribute, browser_rules
 from chat.message_templates import TemplateRefused, body_parameters, body_text, template_send
-from chat.models import Message
+from chat.models import Conversation, Message, Team
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.selectors.conversations import (
     CURSOR_SLACK,
     SIDEBAR_LIMIT,
     SIDEBAR_MAX,
+    InboxFilter,
     conversation_list,
     conversations_changed_since,
     cursor_now,
+    inbox_counts,
 )
 from chat.selectors.messages import message_for_bubble, message_history, messages_changed
 from chat.selectors.templates import approved_templates
@@ -109,10 +111,25 @@ def _sidebar_context(request, active_id=None):
     query = request.GET.get("q", "")[:100]
     # "Show more" raises the limit; the poll carries it, so loaded rows stay on screen.
     limit = min(max(_int_param(request, "limit", SIDEBAR_LIMIT), 1), SIDEBAR_MAX)
-    conversations = conversation_list(query=query, limit=limit)
+    inbox = InboxFilter(request.GET.get("status", "open"), request.GET.get("owner", "all"))
+    visible = visible_conversations(request.user)
+    conversations = conversation_list(query=query, limit=limit, user=request.user, inbox=inbox, visible=visible)
+    counts = inbox_counts(user=request.user, visible=visible)
     full = len(conversations) == limit < SIDEBAR_MAX
     return {
         "conversations": conversations,
+        "inbox": inbox,
+        "inbox_counts": counts,
+        "inbox_statuses": Conversation.Status.choices,
+        "inbox_owners": [
+            ("mine", "Mine", counts["mine"]),
+            ("unassigned", "Unassigned", counts["unassigned"]),
+            ("all", "All", counts["all"]),
+            *(
+                (f"team:{team.pk}", team.name, counts["teams"].get(team.pk, 0))
+                for team in Team.objects.order_by("name")
+            ),
+        ],
         "active_id": active_id,
         "sidebar_since": cursor_now(),
         "sidebar_limit": limit,

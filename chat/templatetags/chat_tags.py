@@ -11,6 +11,12 @@ register = template.Library()
 
 
 @register.filter
+def unread_badge(count):
+    """A filter's unread count as its badge shows it: 99+ beyond 99."""
+    return "99+" if count > 99 else str(count)
+
+
+@register.filter
 def whatsapp(text):
     """Customer text, escaped, with WhatsApp's formatting: {{ message.message_body|whatsapp }}."""
     return whatsapp_html(text)

@@ -365,3 +365,30 @@ def test_it_becomes_two_screens_on_a_phone(browser, live_server, agent, shots):
         expect(page.locator("#sidebar")).to_be_visible()
     finally:
         context.close()
+
+
+def test_the_sidebar_filters_by_status_and_owner_and_the_title_counts_what_concerns_me(page, live_server, agent, shots):
+    asha = make_conversation(inbound_ago=timezone.timedelta(hours=1), assignee=agent)
+    make_message(asha, message_body="Is the invoice ready?")
+    ben = make_conversation(phone="+14155550123", name="Ben Ode", inbound_ago=timezone.timedelta(hours=2))
+    make_message(ben, message_body="Hello?")
+    done = make_conversation(phone="+14155550199", name="Dora Done", status="resolved")
+    make_message(done, "outbound", message_body="All sorted.", status="read")
+    log_in(page, live_server, agent)
+    expect(page).to_have_title("(2) WhatsApp · Madio")
+    expect(page.locator(".conversation-row")).to_have_count(2)
+    expect(page.locator(".conversation-row", has_text="Asha Patel").locator(".assignee-tag")).to_have_text("alice")
+    page.screenshot(path=shots / "sidebar-filters.png")
+    page.locator(".owner-filters .filter", has_text="Mine").click()
+    expect(page.locator(".conversation-row")).to_have_count(1)
+    expect(page.locator(".conversation-row")).to_contain_text("Asha Patel")
+    page.locator(".status-filters .filter", has_text="Resolved").click()
+    expect(page.locator(".conversation-row")).to_have_count(0)
+    page.locator(".owner-filters .filter", has_text="All").click()
+    expect(page.locator(".conversation-row")).to_have_count(1)
+    expect(page.locator(".conversation-row")).to_contain_text("Dora Done")
+    page.screenshot(path=shots / "sidebar-resolved.png")
+    page.locator(".status-filters .filter", has_text="Open").click()
+    make_message(ben, message_body="Anyone there?")  # the poll keeps the filter and the count follows
+    expect(page.locator(".conversation-row")).to_have_count(2, timeout=POLL_WAIT)
+    expect(page).to_have_title("(2) WhatsApp · Madio")

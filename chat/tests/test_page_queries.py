@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.changes import conversations_touched, messages_marked_at
-from chat.models import Message
+from chat.models import Message, Team
 from chat.tests.conftest import backdate, make_conversation, make_message
 from links.services import entity_link_create
 
@@ -49,11 +49,12 @@ def test_it_lists_two_or_forty_conversations_in_the_same_number_of_queries(agent
     agent_client.get(reverse("chat:page"))  # warm the session
     for n in range(2):
         make_message(make_conversation(phone=f"+9198765432{n:02d}"))
-    with django_assert_num_queries(2):
+    # The user; the rows; the filters' unread counts, my mentions and the teams.
+    with django_assert_num_queries(5):
         agent_client.get(reverse("chat:page"))
     for n in range(2, 40):
         make_message(make_conversation(phone=f"+9198765432{n:02d}"))
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(5):
         response = agent_client.get(reverse("chat:page"))
     assert response.content.decode().count('class="conversation-row') == 40
 
@@ -63,9 +64,9 @@ def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(
 ):
     small, _, large, _ = sizes
     agent_client.get(reverse("chat:page"))
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(16):
         agent_client.get(reverse("chat:conversation", args=[small.pk]), **HTMX)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(16):
         response = agent_client.get(reverse("chat:conversation", args=[large.pk]), **HTMX)
     assert response.content.decode().count('class="msg msg-') == 50
 
@@ -200,3 +201,40 @@ def test_it_pages_an_entity_view_of_any_length_in_the_same_number_of_queries(
         with django_assert_num_queries(7):
             response = agent_client.get(url, {"before": before, "cursor": "x"}, **HTMX)
         assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "owner"),
+    [
+        ("open", "all"),
+        ("open", "mine"),
+        ("open", "unassigned"),
+        ("open", "team"),
+        ("resolved", "all"),
+        ("snoozed", "all"),
+    ],
+)
+def test_every_sidebar_filter_costs_the_same_at_any_size(
+    agent_client, agent, db, django_assert_num_queries, status, owner
+):
+    team = Team.objects.create(name="Support")
+    owner = f"team:{team.pk}" if owner == "team" else owner
+    url = reverse("chat:sidebar") + f"?status={status}&owner={owner}"
+    agent_client.get(url, **HTMX)
+
+    def grow(first, last):
+        for n in range(first, last):
+            chat = make_conversation(phone=f"+9198765433{n:02d}", assignee=agent if n % 2 else None, team=team)
+            chat.status = status
+            chat.save()
+            make_message(chat)
+            Team.objects.create(name=f"Team {n}")
+
+    grow(0, 2)
+    with django_assert_num_queries(5):
+        agent_client.get(url, **HTMX)
+    grow(2, 30)
+    with django_assert_num_queries(5):
+        body = agent_client.get(url, **HTMX).content.decode()
+    expected = {"all": 30, "mine": 15, "unassigned": 15}.get(owner, 30)
+    assert body.count('class="conversation-row') == expected

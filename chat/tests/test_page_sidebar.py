@@ -150,3 +150,33 @@ def test_the_sidebar_and_the_api_find_the_same_conversations(agent_client, api_c
     on_page = {name for pk, name in names.items() if f'id="conversation-{pk}"' in sidebar}
     by_api = {names[row["id"]] for row in api_client.get("/api/whatsapp/conversations", {"q": typed}).json()["results"]}
     assert on_page == by_api == expected
+
+
+def test_the_sidebar_shows_open_conversations_and_filters_by_status_and_owner(agent_client, agent, db):
+    mine = make_conversation(phone="+12025550101", name="Mine Open", assignee=agent)
+    nobodys = make_conversation(phone="+12025550102", name="Nobody Open")
+    done = make_conversation(phone="+12025550103", name="Done Already", status="resolved")
+    for chat in (mine, nobodys, done):
+        make_message(chat)
+
+    def names(**params):
+        body = agent_client.get(reverse("chat:sidebar"), params, **HTMX).content.decode()
+        return {name for name in ("Mine Open", "Nobody Open", "Done Already") if name in body}
+
+    assert names() == {"Mine Open", "Nobody Open"}
+    assert names(owner="mine") == {"Mine Open"}
+    assert names(owner="unassigned") == {"Nobody Open"}
+    assert names(status="resolved") == {"Done Already"}
+    assert names(status="nonsense", owner="<script>") == {"Mine Open", "Nobody Open"}
+
+
+def test_each_owner_filter_shows_its_unread_count_and_the_title_what_concerns_me(agent_client, agent, db):
+    colleague = agent.__class__.objects.create_user(username="ravi")
+    make_message(make_conversation(phone="+12025550101", assignee=agent))
+    make_message(make_conversation(phone="+12025550102", assignee=colleague))
+    make_message(make_conversation(phone="+12025550103"))
+    body = agent_client.get(reverse("chat:page")).content.decode()
+    assert 'aria-label="1 with unread messages">1</span>' in body  # mine, unassigned
+    assert 'aria-label="3 with unread messages">3</span>' in body  # all
+    assert 'id="inbox-title-count" hidden data-count="2"' in body
+    assert 'class="assignee-tag"' in body

@@ -213,4 +213,17 @@
     input.files = transfer.files;
     showFile(input.form);
   });
+
+  // The tab title carries what concerns me (my and unassigned unread conversations, my mentions),
+  // read from the conversation list after each of its renders.
+  var baseTitle = document.title.replace(/^\(\d+\+?\) /, "");
+  function showTitleCount() {
+    var mark = document.getElementById("inbox-title-count");
+    if (!mark) return;
+    var count = parseInt(mark.getAttribute("data-count"), 10) || 0;
+    baseTitle = document.title.replace(/^\(\d+\+?\) /, "");
+    document.title = (count ? "(" + (count > 99 ? "99+" : count) + ") " : "") + baseTitle;
+  }
+  document.addEventListener("htmx:afterSettle", showTitleCount);
+  showTitleCount();
 })();
