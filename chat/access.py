@@ -101,7 +101,8 @@ def visible_conversations(user):
 
 def get_conversation_for_user(user, pk):
     require_chat_user(user)
-    return get_object_or_404(Conversation.objects.filter(visible_conversations(user)), pk=pk)
+    rows = Conversation.objects.select_related("assignee", "team").filter(visible_conversations(user))
+    return get_object_or_404(rows, pk=pk)
 
 
 def get_message_for_user(user, pk):

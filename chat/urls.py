@@ -12,6 +12,8 @@ urlpatterns = [
     path("whatsapp-chat/c/<int:pk>/composer", views.composer, name="composer"),
     path("whatsapp-chat/c/<int:pk>/template-fields", views.template_fields, name="template_fields"),
     path("whatsapp-chat/c/<int:pk>/send", views.message_send, name="message_send"),
+    path("whatsapp-chat/c/<int:pk>/assign", views.conversation_assign, name="conversation_assign"),
+    path("whatsapp-chat/c/<int:pk>/status", views.conversation_status, name="conversation_status"),
     path("whatsapp-chat/m/<int:message_id>/retry", views.message_retry, name="message_retry"),
     path("whatsapp-chat/media/<int:message_id>", views.media, name="media"),
 ]

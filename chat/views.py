@@ -39,6 +39,9 @@ from chat.selectors.conversations import (
 )
 from chat.selectors.messages import message_for_bubble, message_history, messages_changed
 from chat.selectors.templates import approved_templates
+from chat.services import inbox
+from chat.services.inbox import agent_by_id
+from chat.services.notes import mentions_seen
 from links.services import InvalidEntity, check_entity
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
@@ -199,6 +202,7 @@ def conversation(request, pk):
     since = cursor_now()
     chat = get_conversation_for_user(request.user, pk)
     services.conversation_mark_read(conversation=chat, user=request.user)
+    mentions_seen(conversation=chat, user=request.user)
     context = {
         **_base_context(request),
         **_sidebar_context(request, chat.pk),
@@ -416,3 +420,42 @@ def media(request, message_id):
     response["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+# --- The team's work on a conversation: its owner and its status -------------------------------
+
+
+def _header_response(request, chat, error=""):
+    if not request.htmx:  # a plain form post: back to the conversation
+        return redirect("chat:conversation", pk=chat.pk)
+    chat = get_conversation_for_user(request.user, chat.pk)
+    response = render(request, "chat/_pane_header.html", {"conversation": chat, "header_error": error})
+    return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+@chat_user_required
+@require_POST
+def conversation_assign(request, pk):
+    """Assign the conversation to a colleague (or to nobody); its team stays."""
+    chat = get_conversation_for_user(request.user, pk)
+    raw = request.POST.get("assignee", "")
+    error = ""
+    try:
+        assignee = agent_by_id(raw) if raw else None
+        inbox.conversation_assign(conversation=chat, actor=request.user, assignee=assignee, team=chat.team)
+    except inbox.InboxRefused as refused:
+        error = refused.sentence
+    return _header_response(request, chat, error)
+
+
+@chat_user_required
+@require_POST
+def conversation_status(request, pk):
+    """Resolve or reopen the conversation."""
+    chat = get_conversation_for_user(request.user, pk)
+    error = ""
+    try:
+        inbox.conversation_set_status(conversation=chat, actor=request.user, status=request.POST.get("status", ""))
+    except inbox.InboxRefused as refused:
+        error = refused.sentence
+    return _header_response(request, chat, error)

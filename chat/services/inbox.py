@@ -66,6 +66,18 @@ def agent_by_username(username):
     return user
 
 
+def agent_by_id(value):
+    """The chat user with this id (a form's value), or InboxRefused naming the assignee field."""
+    user = (
+        get_user_model().objects.filter(pk=int(value)).first()
+        if str(value).isdigit() and len(str(value)) < 19
+        else None
+    )
+    if user is None or not can_use_chat(user):
+        raise InboxRefused("assignee", "Choose a colleague who can use the chat.")
+    return user
+
+
 def team_by_name(name):
     team = Team.objects.filter(name=name).first()
     if team is None:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.services import message_receive
 from chat.tests.conftest import CHROMIUM, make_conversation, make_message
 from integrations.inbound import apply_status
 from links.services import entity_link_create
@@ -392,3 +393,34 @@ def test_the_sidebar_filters_by_status_and_owner_and_the_title_counts_what_conce
     make_message(ben, message_body="Anyone there?")  # the poll keeps the filter and the count follows
     expect(page.locator(".conversation-row")).to_have_count(2, timeout=POLL_WAIT)
     expect(page).to_have_title("(2) WhatsApp · Madio")
+
+
+def test_staff_take_and_resolve_a_conversation_from_its_header(page, live_server, agent, shots):
+    asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
+    make_message(asha, message_body="Is the invoice ready?")
+    log_in(page, live_server, agent)
+    open_chat(page, "Asha Patel")
+    header = page.locator("#pane-header")
+    expect(header).to_contain_text("Unassigned")
+    header.get_by_role("button", name="Assign to me").click()
+    expect(header).to_contain_text("Assigned to alice")
+    expect(page.locator(".activity-line", has_text="alice took this conversation")).to_be_visible(timeout=POLL_WAIT)
+    header.get_by_role("button", name="Resolve").click()
+    expect(header.get_by_role("button", name="Reopen")).to_be_visible()
+    expect(page.locator(".activity-line", has_text="alice resolved this")).to_be_visible(timeout=POLL_WAIT)
+    page.screenshot(path=shots / "header-resolved.png")
+    # The conversation left the Open list; a customer's new message brings it back, reopened.
+    expect(page.locator(".conversation-row", has_text="Asha Patel")).to_have_count(0, timeout=POLL_WAIT)
+    message_receive(
+        wamid="wamid.BACK1",
+        phone=asha.other_party,
+        user_id="",
+        name="",
+        sender=asha.other_party,
+        at=timezone.now(),
+        fields={"message_type": "text", "message_body": "One more thing"},
+    )
+    expect(page.locator(".activity-line", has_text="Reopened: the customer wrote")).to_be_visible(timeout=POLL_WAIT)
+    expect(header.get_by_role("button", name="Resolve")).to_be_visible(timeout=POLL_WAIT)
+    expect(page.locator(".conversation-row", has_text="Asha Patel")).to_have_count(1, timeout=POLL_WAIT)
+    page.screenshot(path=shots / "header-reopened.png")

@@ -64,9 +64,9 @@ def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(
 ):
     small, _, large, _ = sizes
     agent_client.get(reverse("chat:page"))
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(17):
         agent_client.get(reverse("chat:conversation", args=[small.pk]), **HTMX)
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(17):
         response = agent_client.get(reverse("chat:conversation", args=[large.pk]), **HTMX)
     assert response.content.decode().count('class="msg msg-') == 50
 
