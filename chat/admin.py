@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -7,9 +8,10 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from chat.errors import describe_send_error
-from chat.models import Conversation, Message, MessageTemplate
+from chat.models import Agent, Conversation, Message, MessageTemplate, Team
 from chat.services import SendRefused, message_retry
 from chat.services.conversations import conversation_delete, conversations_delete
+from chat.services.inbox import conversation_assign, conversation_set_status
 from integrations.sharepoint_backup import sharepoint_backup_retry
 from integrations.templates import templates_sync
 from integrations.whatsapp import WhatsAppError
@@ -25,10 +27,28 @@ class EntityLinkInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "other_party", "wa_user_id", "unread_count", "last_message_at", "last_inbound_at")
+    list_display = (
+        "display_name",
+        "other_party",
+        "wa_user_id",
+        "status",
+        "assignee",
+        "team",
+        "unread_count",
+        "last_message_at",
+        "last_inbound_at",
+    )
     search_fields = ("other_party", "wa_user_id", "contact_name")
-    list_filter = (("last_message_at", admin.DateFieldListFilter),)
+    list_filter = ("status", "team", "assignee", ("last_message_at", admin.DateFieldListFilter))
+    list_select_related = ("assignee", "team")
+    actions = ["resolve", "reopen", "unassign"]
+    # Owner and status change through chat.services.inbox (the actions below, the page, the API), so each
+    # change leaves its activity line and moves the poll's change mark.
     readonly_fields = (
+        "status",
+        "snoozed_until",
+        "assignee",
+        "team",
         "created_at",
         "updated_at",
         "last_message_at",
@@ -37,6 +57,35 @@ class ConversationAdmin(admin.ModelAdmin):
         "last_created_at",
     )
     ordering = ("-last_message_at",)
+
+    @admin.action(description="Resolve the selected conversations")
+    def resolve(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda chat: conversation_set_status(conversation=chat, actor=request.user, status="resolved"),
+        )
+
+    @admin.action(description="Reopen the selected conversations")
+    def reopen(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda chat: conversation_set_status(conversation=chat, actor=request.user, status="open"),
+        )
+
+    @admin.action(description="Unassign the selected conversations")
+    def unassign(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda chat: conversation_assign(conversation=chat, actor=request.user, assignee=None, team=chat.team),
+        )
+
+    def _each(self, request, queryset, change):
+        for chat in queryset.select_related("team"):
+            change(chat)
+        self.message_user(request, f"{queryset.count()} conversation(s) updated.", messages.SUCCESS)
 
     def delete_model(self, request, obj):
         conversation_delete(conversation=obj)
@@ -155,3 +204,26 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"Synced {count} template(s) from WhatsApp.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:chat_messagetemplate_changelist"))
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "member_count", "auto_assign", "receives_new_conversations")
+    search_fields = ("name",)
+    filter_horizontal = ("members",)
+    readonly_fields = ("last_assigned_to",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(members_total=Count("members"))
+
+    @admin.display(description="Members", ordering="members_total")
+    def member_count(self, team):
+        return team.members_total
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ("user", "available", "desktop_notifications", "sound")
+    list_filter = ("available",)
+    search_fields = ("user__username", "user__first_name", "user__last_name")
+    autocomplete_fields = ("user",)

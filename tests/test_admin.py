@@ -1,7 +1,8 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from chat.models import Conversation, Message, MessageTemplate
+from chat.models import Agent, Conversation, Message, MessageTemplate, Team
 from chat.services import conversation_get_or_create
 from integrations.models import WebhookEvent
 from links.services import entity_link_create
@@ -16,7 +17,10 @@ def records(db):
     link = entity_link_create(message=message, entity_type="project", entity_id="42")
     template = MessageTemplate.objects.create(name="order_update", language="en_US", status="APPROVED")
     event = WebhookEvent.objects.create(body=b'{"object": "whatsapp_business_account"}')
-    return [conversation, message, link, template, event]
+    team = Team.objects.create(name="Support", auto_assign=True)
+    agent = Agent.objects.create(user=get_user_model().objects.create_user(username="ravi"))
+    team.members.add(agent.user)
+    return [conversation, message, link, template, event, team, agent]
 
 
 def test_it_renders_every_admin_list_change_and_search_page(admin_client, records):
@@ -49,3 +53,16 @@ def test_it_escapes_customer_text_in_the_admin(admin_client, records):
     response = admin_client.get(reverse("admin:chat_message_changelist"))
     assert "<b>hi</b>" not in response.content.decode()
     assert Conversation.objects.count() == 1
+
+
+def test_admin_actions_resolve_and_reopen_through_the_services(admin_client, records):
+    conversation = records[0]
+    changelist = reverse("admin:chat_conversation_changelist")
+    admin_client.post(changelist, {"action": "resolve", "_selected_action": [conversation.pk]})
+    assert Conversation.objects.get(pk=conversation.pk).status == "resolved"
+    admin_client.post(changelist, {"action": "reopen", "_selected_action": [conversation.pk]})
+    assert Conversation.objects.get(pk=conversation.pk).status == "open"
+    lines = Message.objects.filter(conversation=conversation, message_type="activity").values_list(
+        "message_body", flat=True
+    )
+    assert [line.split(" ", 1)[1] for line in lines] == ["resolved this", "reopened this"]
