@@ -52,20 +52,6 @@ def activity_add(*, conversation, actor, action, sentence, **details):
     return line
 
 
-def chat_agents():
-    """Active users who may use the chat, by name: the people a conversation can be assigned to."""
-    users = get_user_model().objects.filter(is_active=True).order_by("first_name", "last_name", "username")
-    return [user for user in users if can_use_chat(user)]
-
-
-def agent_by_username(username):
-    """The chat user with this username, or InboxRefused naming the assignee field."""
-    user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
-    if user is None or not can_use_chat(user):
-        raise InboxRefused("assignee", f"There is no chat user named '{str(username)[:150]}'.")
-    return user
-
-
 def agent_by_id(value):
     """The chat user with this id (a form's value), or InboxRefused naming the assignee field."""
     user = (
@@ -76,13 +62,6 @@ def agent_by_id(value):
     if user is None or not can_use_chat(user):
         raise InboxRefused("assignee", "Choose a colleague who can use the chat.")
     return user
-
-
-def team_by_name(name):
-    team = Team.objects.filter(name=name).first()
-    if team is None:
-        raise InboxRefused("team", f"There is no team named '{str(name)[:64]}'.")
-    return team
 
 
 def _locked(conversation):
