@@ -11,8 +11,8 @@ import nh3
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-ALLOWED_TAGS = {"strong", "em", "del", "code", "pre", "a", "br"}
-ALLOWED_ATTRIBUTES = {"a": {"href", "target"}}
+ALLOWED_TAGS = {"strong", "em", "del", "code", "pre", "a", "br", "span"}
+ALLOWED_ATTRIBUTES = {"a": {"href", "target"}, "span": {"class"}}
 URL_SCHEMES = {"http", "https", "mailto", "tel"}
 
 _PLACEHOLDER = "\x00{}\x00"
@@ -21,6 +21,8 @@ _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 # Escaped text: a URL ends before whitespace or an escaped quote or bracket; "&amp;" stays in it.
 _URL = re.compile(r"\b(?:https?://|www\.)(?:(?!&quot;|&#x27;|&lt;|&gt;)[^\s<>\"\x00])+", re.I)
 _TRAILING = ".,;:!?)]}'\""
+# @username in a staff note, as Django allows usernames: letters, digits and @.+-_ (a trailing dot ends a sentence).
+MENTION = re.compile(r"(?<![\w@])@([\w.@+-]*[\w@+-])")
 _STYLES = (
     ("*", "strong"),
     ("_", "em"),
@@ -47,8 +49,11 @@ def _link(url):
     return f'<a href="{href}" target="_blank" rel="noopener noreferrer">{url}</a>{rest}'
 
 
-def whatsapp_html(text):
-    """Escaped text with *bold*, _italic_, ~strike~, ```monospace``` and clickable links."""
+def whatsapp_html(text, *, mentions=False):
+    """Escaped text with *bold*, _italic_, ~strike~, ```monospace``` and clickable links.
+
+    With mentions (a staff note), each @username is marked as well.
+    """
     if not text:
         return mark_safe("")  # noqa: S308 - empty
     stash = []
@@ -61,6 +66,8 @@ def whatsapp_html(text):
     html = _CODE_BLOCK.sub(lambda m: keep(f"<code>{m.group(1)}</code>"), html)
     html = _INLINE_CODE.sub(lambda m: keep(f"<code>{m.group(1)}</code>"), html)
     html = _URL.sub(lambda m: keep(_link(m.group(0))), html)
+    if mentions:
+        html = MENTION.sub(lambda m: keep(f'<span class="mention">{m.group(0)}</span>'), html)
     for pattern, tag in _STYLE_PATTERNS:
         html = pattern.sub(lambda m, tag=tag: f"<{tag}>{m.group(1)}</{tag}>", html)
     html = re.sub(r"\x00(\d+)\x00", lambda m: stash[int(m.group(1))], html)

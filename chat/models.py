@@ -334,7 +334,8 @@ class Agent(models.Model):
 
 
 class Mention(models.Model):
-    """A colleague @mentioned in a note; seen once they open the conversation."""
+    """A colleague's attention called to a conversation: @mentioned in a note, or given it by someone else
+    (the assignment's activity line). Seen once they open the conversation."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

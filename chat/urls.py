@@ -14,6 +14,11 @@ urlpatterns = [
     path("whatsapp-chat/c/<int:pk>/send", views.message_send, name="message_send"),
     path("whatsapp-chat/c/<int:pk>/assign", views.conversation_assign, name="conversation_assign"),
     path("whatsapp-chat/c/<int:pk>/status", views.conversation_status, name="conversation_status"),
+    path("whatsapp-chat/c/<int:pk>/assignees", views.conversation_assignees, name="conversation_assignees"),
+    path("whatsapp-chat/c/<int:pk>/unread", views.conversation_unread, name="conversation_unread"),
+    path("whatsapp-chat/c/<int:pk>/note", views.note_add, name="note_add"),
+    path("whatsapp-chat/c/<int:pk>/presence", views.conversation_presence, name="conversation_presence"),
+    path("whatsapp-chat/notifications", views.notification_settings, name="notification_settings"),
     path("whatsapp-chat/m/<int:message_id>/retry", views.message_retry, name="message_retry"),
     path("whatsapp-chat/media/<int:message_id>", views.media, name="media"),
 ]

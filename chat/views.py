@@ -25,8 +25,9 @@ from chat import forms, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user, visible_conversations
 from chat.media_rules import accept_attribute, browser_rules
 from chat.message_templates import TemplateRefused, body_parameters, body_text, template_send
-from chat.models import Conversation, Message, Team
+from chat.models import Agent, Conversation, Message, Team
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
+from chat.presence import presence_mark, presence_sentence
 from chat.selectors.conversations import (
     CURSOR_SLACK,
     SIDEBAR_LIMIT,
@@ -36,10 +37,11 @@ from chat.selectors.conversations import (
     conversations_changed_since,
     cursor_now,
     inbox_counts,
+    notify_state,
 )
 from chat.selectors.messages import message_for_bubble, message_history, messages_changed
 from chat.selectors.templates import approved_templates
-from chat.services import inbox
+from chat.services import inbox, notes
 from chat.services.inbox import agent_by_id
 from chat.services.notes import mentions_seen
 from links.services import InvalidEntity, check_entity
@@ -107,7 +109,11 @@ def _is_partial(request):
 
 
 def _base_context(request):
-    return {"poll_seconds": settings.CHAT_POLL_SECONDS, "query": request.GET.get("q", "")[:100]}
+    return {
+        "poll_seconds": settings.CHAT_POLL_SECONDS,
+        "background_poll_seconds": settings.CHAT_BACKGROUND_POLL_SECONDS,
+        "query": request.GET.get("q", "")[:100],
+    }
 
 
 def _sidebar_context(request, active_id=None):
@@ -120,6 +126,7 @@ def _sidebar_context(request, active_id=None):
     counts = inbox_counts(user=request.user, visible=visible)
     full = len(conversations) == limit < SIDEBAR_MAX
     return {
+        "notify_state": notify_state(user=request.user, visible=visible, mentions=counts["latest_mentions"]),
         "conversations": conversations,
         "inbox": inbox,
         "inbox_counts": counts,
@@ -155,6 +162,7 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
         "entity": entity,
         "error": error,
         "idempotency_key": uuid.uuid4().hex,
+        "note_key": uuid.uuid4().hex,
         "media_rules": browser_rules(),
         "media_accept": accept_attribute(),
         "entity_types": settings.ENTITY_TYPES,
@@ -178,7 +186,7 @@ def _pane_context(conversation, since):
 @chat_user_required
 @require_GET
 def page(request):
-    context = {**_base_context(request), **_sidebar_context(request)}
+    context = {**_base_context(request), **_sidebar_context(request), **_bell_context(request.user)}
     return render(request, "chat/page.html", context)
 
 
@@ -211,7 +219,7 @@ def conversation(request, pk):
     }
     if _is_partial(request):
         return render(request, "chat/_pane_swap.html", context)
-    return render(request, "chat/page.html", context)
+    return render(request, "chat/page.html", {**context, **_bell_context(request.user)})
 
 
 @require_GET
@@ -257,6 +265,8 @@ def _conversation_poll(request, pk, *, has_pass):
     if chat.unread_count and any(m.direction == Message.Direction.INBOUND for m in new):
         # The agent is looking at the conversation: what arrives is read.
         services.conversation_mark_read(conversation=chat, user=request.user)
+    if any(m.message_type == Message.Type.NOTE for m in new):
+        mentions_seen(conversation=chat, user=request.user)
     context = {
         **composer,
         "conversation": chat,
@@ -434,15 +444,61 @@ def _header_response(request, chat, error=""):
 
 
 @chat_user_required
+@require_GET
+def conversation_assignees(request, pk):
+    """The assign menu's choices, loaded when it opens: every colleague who can chat, and the teams."""
+    chat = get_conversation_for_user(request.user, pk)
+    context = {"conversation": chat, "agents": inbox.assignable_agents(), "teams": Team.objects.order_by("name")}
+    return render(request, "chat/_assign_menu.html", context)
+
+
+@chat_user_required
 @require_POST
 def conversation_assign(request, pk):
-    """Assign the conversation to a colleague (or to nobody); its team stays."""
+    """Assign, transfer or unassign the conversation (`assignee`), or give it to a team (`team`).
+
+    Each field left out keeps its value; an empty one clears it.
+    """
     chat = get_conversation_for_user(request.user, pk)
-    raw = request.POST.get("assignee", "")
+    data = request.POST
     error = ""
     try:
-        assignee = agent_by_id(raw) if raw else None
-        inbox.conversation_assign(conversation=chat, actor=request.user, assignee=assignee, team=chat.team)
+        assignee = chat.assignee
+        if "assignee" in data:
+            assignee = agent_by_id(data["assignee"]) if data["assignee"] else None
+        team = chat.team
+        if "team" in data:
+            team = inbox.team_by_id(data["team"]) if data["team"] else None
+            if "assignee" not in data and team is not None and assignee is not None:
+                # Given to another team: its own members keep it, anyone else hands it over.
+                assignee = assignee if team.members.filter(pk=assignee.pk).exists() else None
+        inbox.conversation_assign(conversation=chat, actor=request.user, assignee=assignee, team=team)
+    except inbox.InboxRefused as refused:
+        error = refused.sentence
+    return _header_response(request, chat, error)
+
+
+def _snooze_until(data):
+    """The snooze's end from the menu: one of its choices, or the date and time picked (local time)."""
+    if data.get("snooze"):
+        return inbox.snooze_end(data["snooze"])
+    try:
+        picked = datetime.fromisoformat(data.get("until", ""))
+    except ValueError:
+        raise inbox.InboxRefused("until", "Pick the date and time the snooze ends.") from None
+    return picked if timezone.is_aware(picked) else timezone.make_aware(picked)
+
+
+@chat_user_required
+@require_POST
+def conversation_status(request, pk):
+    """Resolve, snooze or reopen the conversation."""
+    chat = get_conversation_for_user(request.user, pk)
+    status = request.POST.get("status", "")
+    error = ""
+    try:
+        until = _snooze_until(request.POST) if status == Conversation.Status.SNOOZED else None
+        inbox.conversation_set_status(conversation=chat, actor=request.user, status=status, until=until)
     except inbox.InboxRefused as refused:
         error = refused.sentence
     return _header_response(request, chat, error)
@@ -450,12 +506,67 @@ def conversation_assign(request, pk):
 
 @chat_user_required
 @require_POST
-def conversation_status(request, pk):
-    """Resolve or reopen the conversation."""
+def conversation_unread(request, pk):
+    """Mark the conversation unread and close it, so its badge stays until someone opens it again."""
     chat = get_conversation_for_user(request.user, pk)
-    error = ""
+    inbox.conversation_mark_unread(conversation=chat)
+    if not request.htmx:
+        return redirect("chat:page")
+    context = {**_base_context(request), **_sidebar_context(request), "conversation": None}
+    response = render(request, "chat/_pane_swap.html", context)
+    response["HX-Push-Url"] = reverse("chat:page")
+    return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+# --- Among staff: notes, who else is here, how they hear about it ------------------------------
+
+
+@chat_user_required
+@require_POST
+def note_add(request, pk):
+    """Add a private note to the thread (never sent to WhatsApp); it arrives in the thread by poll."""
+    chat = get_conversation_for_user(request.user, pk)
+    body = request.POST.get("body", "")
+    context = {"conversation": chat, "note_key": uuid.uuid4().hex}
     try:
-        inbox.conversation_set_status(conversation=chat, actor=request.user, status=request.POST.get("status", ""))
+        notes.note_add(
+            conversation=chat,
+            author=request.user,
+            body=body,
+            idempotency_key=request.POST.get("idempotency_key", "")[:128] or None,
+        )
     except inbox.InboxRefused as refused:
-        error = refused.sentence
-    return _header_response(request, chat, error)
+        context.update(note_error=refused.sentence, note_body=body[: notes.NOTE_MAX])
+        return render(request, "chat/_note_composer.html", context, status=200 if _is_partial(request) else 422)
+    if not _is_partial(request):
+        return redirect("chat:conversation", pk=chat.pk)
+    response = render(request, "chat/_note_composer.html", context)
+    return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+@chat_user_required
+@require_POST
+def conversation_presence(request, pk):
+    """An open pane reports itself (typing=1 while its user types) and learns who else is here."""
+    chat = get_conversation_for_user(request.user, pk)
+    others = presence_mark(conversation_id=chat.pk, user=request.user, typing=request.POST.get("typing") == "1")
+    return render(request, "chat/_presence.html", {"presence": presence_sentence(others)})
+
+
+def _bell_context(user):
+    agent = Agent.objects.filter(user=user).first()
+    return {"agent": agent or Agent(user=user)}
+
+
+@chat_user_required
+@require_POST
+def notification_settings(request):
+    """The bell's switches: desktop notifications and sound, saved per user."""
+    agent = inbox.agent_preferences_set(
+        user=request.user,
+        desktop_notifications=request.POST.get("desktop_notifications") == "on",
+        sound=request.POST.get("sound") == "on",
+    )
+    if not _is_partial(request):
+        return redirect("chat:page")
+    return render(request, "chat/_bell.html", {"agent": agent})

@@ -80,12 +80,17 @@ def conversation_list(*, query="", limit=SIDEBAR_LIMIT, user=None, inbox=None, v
     return list(rows.select_related("assignee").order_by("-last_message_at", "-id")[:limit])
 
 
+NOTIFY_ROWS = 20
+MENTIONS_COUNTED = 100
+
+
 def inbox_counts(*, user, visible=None):
     """How many open conversations have something unread, per sidebar filter, and the user's unseen mentions.
 
     Two queries whatever the history: a GROUP BY over conversation_unread_idx (only open
     conversations with unread messages, a set staff keep small by answering), and an index
-    count of the mentions. Returns {"all", "mine", "unassigned", "teams": {id: n}, "mentions"}.
+    read of the user's unseen mentions (at most MENTIONS_COUNTED). Returns {"all", "mine", "unassigned",
+    "teams": {id: n}, "mentions", "latest_mentions", "concerns_me"}.
     """
     groups = (
         Conversation.objects.filter(visible or Q(), status=Conversation.Status.OPEN, unread_count__gt=0)
@@ -102,10 +107,63 @@ def inbox_counts(*, user, visible=None):
             counts["mine"] += n
         if team_id is not None:
             counts["teams"][team_id] = counts["teams"].get(team_id, 0) + n
-    counts["mentions"] = Mention.objects.filter(user=user, seen_at=None).count() if user is not None else 0
+    unseen = _unseen_mentions(user)
+    counts["mentions"] = len(unseen)
+    counts["latest_mentions"] = unseen[:NOTIFY_ROWS]
     # What concerns this user: the tab title's count.
     counts["concerns_me"] = counts["mine"] + counts["unassigned"] + counts["mentions"]
     return counts
+
+
+def _unseen_mentions(user):
+    """The user's unseen mentions, newest first, at most MENTIONS_COUNTED (the title shows 99+ beyond)."""
+    if user is None:
+        return []
+    rows = Mention.objects.filter(user=user, seen_at=None).select_related("message__from_user")
+    return list(rows.order_by("-id")[:MENTIONS_COUNTED])
+
+
+def notify_state(*, user, visible=None, mentions=()):
+    """What the page's notifications compare from one sidebar render to the next (one query).
+
+    The conversations with unread customer messages that concern the user (theirs and
+    unassigned ones, open), and their newest unseen mentions and assignments. Shown in the
+    user's own browser only.
+    """
+    rows = (
+        Conversation.objects.filter(visible or Q(), status=Conversation.Status.OPEN, unread_count__gt=0)
+        .filter(Q(assignee=user) | Q(assignee=None))
+        .order_by("-last_message_at")
+        .values("id", "unread_count", "contact_name", "other_party", "wa_user_id", "last_message_preview")[:NOTIFY_ROWS]
+    )
+    return {
+        "conversations": [
+            {
+                "id": row["id"],
+                "unread": row["unread_count"],
+                "title": row["contact_name"] or row["other_party"] or row["wa_user_id"] or "WhatsApp",
+                "body": row["last_message_preview"][:120],
+            }
+            for row in rows
+        ],
+        "mentions": [
+            {
+                "id": mention.pk,
+                "conversation": mention.message.conversation_id,
+                "title": _mention_title(mention.message),
+                "body": mention.message.message_body[:120],
+            }
+            for mention in mentions
+        ],
+    }
+
+
+def _mention_title(message):
+    author = message.from_user
+    who = (author.get_full_name() or author.get_username()) if author else "Round robin"
+    if message.message_type == message.Type.NOTE:
+        return f"{who} mentioned you"
+    return f"{who} gave you a conversation"
 
 
 def conversations_changed_since(*, since):

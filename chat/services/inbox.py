@@ -6,7 +6,7 @@ Activity lines are Message rows (direction internal, type activity): they page a
 the thread, are never sent to WhatsApp and never count as a customer's message.
 """
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from chat import changes
-from chat.access import can_use_chat
-from chat.models import Conversation, Message, Team
+from chat.access import CHAT_PERMISSION, can_use_chat
+from chat.models import Agent, Conversation, Mention, Message, Team
 
 SNOOZE_LONGEST = timedelta(days=366)
 WAKE_BATCH = 500
@@ -62,6 +62,22 @@ def agent_by_id(value):
     if user is None or not can_use_chat(user):
         raise InboxRefused("assignee", "Choose a colleague who can use the chat.")
     return user
+
+
+def team_by_id(value):
+    """The team with this id (a form's value), or InboxRefused naming the team field."""
+    team = Team.objects.filter(pk=int(value)).first() if str(value).isdigit() and len(str(value)) < 19 else None
+    if team is None:
+        raise InboxRefused("team", "Choose one of the teams.")
+    return team
+
+
+def assignable_agents():
+    """The colleagues a conversation can be given to: active users who may use the chat, by name."""
+    users = get_user_model().objects.with_perm(
+        CHAT_PERMISSION, is_active=True, include_superusers=True, backend="django.contrib.auth.backends.ModelBackend"
+    )
+    return users.order_by("first_name", "last_name", get_user_model().USERNAME_FIELD)
 
 
 def _locked(conversation):
@@ -122,7 +138,7 @@ def conversation_assign(*, conversation, actor, assignee, team):
     action = "unassigned" if assignee is None and before is not None else "assigned"
     if before is not None and assignee is not None and before != assignee:
         action = "transferred"
-    activity_add(
+    line = activity_add(
         conversation=row,
         actor=actor,
         action=action,
@@ -130,6 +146,8 @@ def conversation_assign(*, conversation, actor, assignee, team):
         assignee=assignee.pk if assignee else None,
         team=team.pk if team else None,
     )
+    if assignee is not None and assignee != before and assignee != actor:
+        Mention.objects.create(message=line, user=assignee)  # the new owner hears of it
     return row
 
 
@@ -145,6 +163,25 @@ def check_snooze(until, now=None):
     if until > now + SNOOZE_LONGEST:
         raise InboxRefused("until", "A snooze can last at most a year.")
     return until
+
+
+# The snooze menu's choices: each ends at a time staff think of ("tomorrow morning"), in local time.
+SNOOZE_CHOICES = {"hour": "For an hour", "tomorrow": "Until tomorrow, 09:00", "next_week": "Until Monday, 09:00"}
+MORNING = time(9)
+
+
+def snooze_end(choice, now=None):
+    """When a snooze chosen from the menu ends, or InboxRefused for a choice not on it."""
+    now = timezone.localtime(now or timezone.now())
+    if choice == "hour":
+        return now + timedelta(hours=1)
+    if choice == "tomorrow":
+        day = now.date() + timedelta(days=1)
+    elif choice == "next_week":
+        day = now.date() + timedelta(days=7 - now.weekday())
+    else:
+        raise InboxRefused("until", "Choose how long to snooze for.")
+    return timezone.make_aware(datetime.combine(day, MORNING), now.tzinfo)
 
 
 @transaction.atomic
@@ -223,3 +260,13 @@ def conversation_mark_unread(*, conversation):
     )
     changes.conversations_touched([conversation.pk])
     conversation.unread_count = max(conversation.unread_count, 1)
+
+
+def agent_preferences_set(*, user, **preferences):
+    """Save a user's chat settings (desktop_notifications, sound, available) on their Agent row."""
+    allowed = {"desktop_notifications", "sound", "available"}
+    unknown = set(preferences) - allowed
+    if unknown:
+        raise InboxRefused(sorted(unknown)[0], "This is not one of the chat settings.")
+    agent, _ = Agent.objects.update_or_create(user=user, defaults={k: bool(v) for k, v in preferences.items()})
+    return agent

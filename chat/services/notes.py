@@ -5,21 +5,18 @@ A note is a Message row (direction internal, type note). It is never queued for 
 the conversation's unread count, preview or statistics, and links to ERP records like any message.
 """
 
-import re
-
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat.access import can_use_chat
+from chat.formatting import MENTION
 from chat.models import Mention, Message
 from chat.services.conversations import conversation_touch
 from chat.services.inbox import InboxRefused
 from links.services import entity_link_create
 
 NOTE_MAX = 4096
-# @username, as Django allows usernames: letters, digits and @.+-_ (a trailing dot ends a sentence).
-MENTION = re.compile(r"(?<![\w@])@([\w.@+-]*[\w@+-])")
 
 
 def mentioned_users(body, *, author=None):

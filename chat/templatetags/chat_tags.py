@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from chat.formatting import error_reason, whatsapp_html
+from chat.services.inbox import SNOOZE_CHOICES
 
 register = template.Library()
 
@@ -20,6 +21,18 @@ def unread_badge(count):
 def whatsapp(text):
     """Customer text, escaped, with WhatsApp's formatting: {{ message.message_body|whatsapp }}."""
     return whatsapp_html(text)
+
+
+@register.filter
+def note_text(text):
+    """A staff note, escaped and formatted as customer text is, with its @mentions marked."""
+    return whatsapp_html(text, mentions=True)
+
+
+@register.simple_tag
+def snooze_choices():
+    """The snooze menu: [(choice, label)], as chat.services.inbox.snooze_end reads them."""
+    return list(SNOOZE_CHOICES.items())
 
 
 @register.filter

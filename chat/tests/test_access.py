@@ -21,9 +21,10 @@ def use_chat():
 
 
 def test_it_reads_groups_and_permissions_once_and_then_trusts_the_cache(agent_client, django_assert_num_queries):
-    with django_assert_num_queries(7):  # the user, two for has_perm, the sidebar (rows, counts, mentions, teams)
+    # the user, two for has_perm, the sidebar (rows, counts, mentions, teams, notifications), the bell
+    with django_assert_num_queries(9):
         assert agent_client.get(PAGE).status_code == 200
-    with django_assert_num_queries(5):  # the user, the sidebar
+    with django_assert_num_queries(7):  # the user, the sidebar, the bell
         assert agent_client.get(PAGE).status_code == 200
 
 
@@ -124,7 +125,7 @@ def test_it_keeps_sessions_through_a_cache_flush(agent_client):
 
 def test_it_reads_the_session_from_the_cache(agent_client, django_assert_num_queries):
     agent_client.get(PAGE)
-    with django_assert_num_queries(5) as captured:
+    with django_assert_num_queries(7) as captured:
         agent_client.get(PAGE)
     assert not [q for q in captured.captured_queries if "django_session" in q["sql"]]
 

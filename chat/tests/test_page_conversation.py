@@ -82,7 +82,8 @@ def test_it_shows_a_closed_window_and_offers_templates_instead_of_free_text(agen
     assert "only allows an approved template" in body
     assert "order_update" in body
     assert "draft_promo" not in body
-    assert 'name="body"' not in body
+    assert 'aria-label="Message"' not in body
+    assert 'aria-label="Private note"' in body  # notes never reach WhatsApp, so no window applies
 
 
 def test_it_returns_404_for_an_unknown_conversation(agent_client, db):

@@ -49,12 +49,13 @@ def test_it_lists_two_or_forty_conversations_in_the_same_number_of_queries(agent
     agent_client.get(reverse("chat:page"))  # warm the session
     for n in range(2):
         make_message(make_conversation(phone=f"+9198765432{n:02d}"))
-    # The user; the rows; the filters' unread counts, my mentions and the teams.
-    with django_assert_num_queries(5):
+    # The user; the rows; the filters' unread counts, my mentions, the teams; what notifications
+    # compare; my bell's switches.
+    with django_assert_num_queries(7):
         agent_client.get(reverse("chat:page"))
     for n in range(2, 40):
         make_message(make_conversation(phone=f"+9198765432{n:02d}"))
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(7):
         response = agent_client.get(reverse("chat:page"))
     assert response.content.decode().count('class="conversation-row') == 40
 
@@ -64,9 +65,9 @@ def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(
 ):
     small, _, large, _ = sizes
     agent_client.get(reverse("chat:page"))
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(18):
         agent_client.get(reverse("chat:conversation", args=[small.pk]), **HTMX)
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(18):
         response = agent_client.get(reverse("chat:conversation", args=[large.pk]), **HTMX)
     assert response.content.decode().count('class="msg msg-') == 50
 
@@ -231,10 +232,10 @@ def test_every_sidebar_filter_costs_the_same_at_any_size(
             Team.objects.create(name=f"Team {n}")
 
     grow(0, 2)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         agent_client.get(url, **HTMX)
     grow(2, 30)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         body = agent_client.get(url, **HTMX).content.decode()
     expected = {"all": 30, "mine": 15, "unassigned": 15}.get(owner, 30)
     assert body.count('class="conversation-row') == expected

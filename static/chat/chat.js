@@ -12,9 +12,16 @@
   // (their visibilitychange trigger). This is done here rather than with an hx-trigger filter
   // such as [document.visibilityState === 'visible'], which htmx would have to eval: the
   // Content-Security-Policy forbids that.
+  // The sidebar's poll (data-background-seconds) keeps going in a hidden tab, slowly, so that
+  // notifications still come.
+  var lastBackground = 0;
   document.addEventListener("htmx:confirm", function (event) {
-    var trigger = event.detail.elt.getAttribute("hx-trigger") || "";
-    if (document.visibilityState === "hidden" && trigger.indexOf("every ") === 0) event.preventDefault();
+    var elt = event.detail.elt;
+    var trigger = elt.getAttribute("hx-trigger") || "";
+    if (document.visibilityState !== "hidden" || trigger.indexOf("every ") !== 0) return;
+    var slow = Number(elt.getAttribute("data-background-seconds")) * 1000;
+    if (slow && Date.now() - lastBackground >= slow) { lastBackground = Date.now(); return; }
+    event.preventDefault();
   });
 
   function toBottom() {
@@ -83,7 +90,7 @@
   // Enter sends, Shift+Enter is a new line; the box grows with its text.
   document.addEventListener("keydown", function (event) {
     var box = event.target;
-    if (!box.classList || !box.classList.contains("composer-text")) return;
+    if (!isTextBox(box)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       if (box.value.trim() || hasFile(box.form)) box.form.requestSubmit();
@@ -91,13 +98,18 @@
   });
   document.addEventListener("input", function (event) {
     var box = event.target;
-    if (!box.classList || !box.classList.contains("composer-text")) return;
+    if (!isTextBox(box)) return;
+    if (box.form && box.form.id === "composer") typing();
     box.style.height = "auto";
     box.style.height = Math.min(box.scrollHeight, 140) + "px";
   });
   document.addEventListener("submit", function (event) {
     if (event.target.id === "composer") stick = true;
   }, true);
+
+  function isTextBox(box) {
+    return box.classList && (box.classList.contains("composer-text") || box.classList.contains("note-text"));
+  }
 
   function hasFile(form) {
     var input = form && form.querySelector(".file-input");
@@ -226,4 +238,124 @@
   }
   document.addEventListener("htmx:afterSettle", showTitleCount);
   showTitleCount();
+
+  // Reply or private note: the pane's mode shows one composer or the other (CSS), across swaps.
+  document.addEventListener("click", function (event) {
+    var tab = event.target.closest && event.target.closest(".composer-tab");
+    if (!tab) return;
+    var pane = tab.closest(".pane");
+    pane.setAttribute("data-mode", tab.getAttribute("data-mode"));
+    pane.querySelectorAll(".composer-tab").forEach(function (other) {
+      other.setAttribute("aria-selected", other === tab ? "true" : "false");
+    });
+    var box = pane.querySelector(tab.getAttribute("data-mode") === "note" ? ".note-text" : "#composer .composer-text");
+    if (box) box.focus();
+  });
+
+  // Colleagues see "… is replying" while this user types (chat.presence): at most one report every 4 s.
+  var lastTyping = 0;
+  function typing() {
+    var form = document.getElementById("presence");
+    if (!form || !window.htmx || Date.now() - lastTyping < 4000) return;
+    lastTyping = Date.now();
+    form.querySelector("[name=typing]").value = "1";
+    window.htmx.trigger(form, "chatTyping");
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.id === "presence" && Date.now() - lastTyping > 6000) form.querySelector("[name=typing]").value = "0";
+  });
+
+  // Notifications: each sidebar render carries the state (#notify-state) of what concerns me;
+  // what is new since the last render becomes a desktop notification and/or a sound, as the
+  // bell's switches say. Nothing on the first render: that is what was there already.
+  var known = null;
+  function notifyState() {
+    var node = document.getElementById("notify-state");
+    return node ? JSON.parse(node.textContent) : null;
+  }
+  function snapshot(state) {
+    var seen = { conversations: {}, mentions: {} };
+    state.conversations.forEach(function (c) { seen.conversations[c.id] = c.unread; });
+    state.mentions.forEach(function (m) { seen.mentions[m.id] = true; });
+    return seen;
+  }
+  function looking(conversationId) {
+    var pane = document.getElementById("pane");
+    return document.visibilityState === "visible" && pane && Number(pane.getAttribute("data-conversation")) === conversationId;
+  }
+  function fresh(state) {
+    var news = [];
+    state.conversations.forEach(function (c) {
+      if (c.unread > (known.conversations[c.id] || 0) && !looking(c.id)) {
+        news.push({ title: c.title, body: c.body, conversation: c.id, tag: "chat-" + c.id + "-" + c.unread });
+      }
+    });
+    state.mentions.forEach(function (m) {
+      if (!known.mentions[m.id]) news.push({ title: m.title, body: m.body, conversation: m.conversation, tag: "mention-" + m.id });
+    });
+    return news;
+  }
+  function bell() { return document.getElementById("bell-settings"); }
+  function beep() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    var audio = new Context();
+    var tone = audio.createOscillator();
+    var volume = audio.createGain();
+    tone.frequency.value = 880;
+    volume.gain.setValueAtTime(0.15, audio.currentTime);
+    volume.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.35);
+    tone.connect(volume).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.35);
+  }
+  function announce(news) {
+    var switches = bell();
+    if (!switches || !news.length) return;
+    if (switches.getAttribute("data-desktop") === "1" && "Notification" in window && Notification.permission === "granted") {
+      news.forEach(function (item) {
+        var shown = new Notification(item.title, { body: item.body, tag: item.tag });
+        shown.onclick = function () {
+          window.focus();
+          window.location.href = switches.getAttribute("data-open-url").replace(/0\/$/, item.conversation + "/");
+        };
+      });
+    }
+    if (switches.getAttribute("data-sound") === "1") beep();
+  }
+  function compareState() {
+    var state = notifyState();
+    if (!state) return;
+    if (known !== null) announce(fresh(state));
+    known = snapshot(state);
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "conversation-list") compareState();
+  });
+  compareState();
+
+  // The bell: the browser asks for permission only after this click, never on load.
+  function showPermission() {
+    var line = document.querySelector(".bell-permission");
+    if (!line) return;
+    var state = "Notification" in window ? Notification.permission : "unsupported";
+    var words = {
+      denied: "This browser blocks notifications from this site: allow them in its site settings.",
+      unsupported: "This browser cannot show desktop notifications.",
+    };
+    line.textContent = words[state] || "";
+    line.hidden = !words[state];
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".bell-button");
+    if (!button) return;
+    if ("Notification" in window && Notification.permission === "default") {
+      Notification.requestPermission().then(showPermission);
+    }
+    showPermission();
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "bell-settings") showPermission();
+  });
 })();
