@@ -5,6 +5,7 @@ an HTMX swap show the same markup. Polls carry a cursor and answer 204 when
 nothing changed.
 """
 
+import json
 import uuid
 from datetime import UTC, datetime
 from functools import wraps
@@ -126,7 +127,9 @@ def _sidebar_context(request, active_id=None):
     counts = inbox_counts(user=request.user, visible=visible)
     full = len(conversations) == limit < SIDEBAR_MAX
     return {
-        "notify_state": notify_state(user=request.user, visible=visible, mentions=counts["latest_mentions"]),
+        "notify_state": json.dumps(
+            notify_state(user=request.user, visible=visible, mentions=counts["latest_mentions"])
+        ),
         "conversations": conversations,
         "inbox": inbox,
         "inbox_counts": counts,

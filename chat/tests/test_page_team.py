@@ -1,9 +1,14 @@
 """The pane header's team actions: assign to me, unassign, resolve, reopen, each leaving an activity line."""
 
+import html
+import json
+import re
+
 import pytest
 from django.urls import reverse
 
 from chat.models import Conversation, Message
+from chat.services.notes import note_add
 from chat.tests.conftest import make_conversation, make_message
 
 pytestmark = pytest.mark.django_db
@@ -242,11 +247,6 @@ def test_the_bell_saves_each_users_notification_settings(agent_client, agent):
 
 
 def test_the_page_hands_its_script_what_concerns_me_for_notifications(agent_client, agent, ravi):
-    import json
-    import re
-
-    from chat.services.notes import note_add
-
     mine = make_conversation(phone="+12025550101", name="Mine", assignee=agent)
     nobodys = make_conversation(phone="+12025550102", name="Nobody's")
     theirs = make_conversation(phone="+12025550103", name="Theirs", assignee=ravi)
@@ -254,7 +254,7 @@ def test_the_page_hands_its_script_what_concerns_me_for_notifications(agent_clie
         make_message(row, message_body="<img src=x>")
     note_add(conversation=theirs, author=ravi, body="@alice look", idempotency_key=None)
     page = agent_client.get(reverse("chat:page")).content.decode()
-    state = json.loads(re.search(r'id="notify-state"[^>]*>(.*?)</script>', page, re.S).group(1))
+    state = json.loads(html.unescape(re.search(r'id="notify-state" hidden data-state="([^"]*)"', page).group(1)))
     assert {row["title"] for row in state["conversations"]} == {"Mine", "Nobody's"}
     assert all(row["unread"] == 1 and row["body"] == "<img src=x>" for row in state["conversations"])
     assert [(m["conversation"], m["title"]) for m in state["mentions"]] == [(theirs.pk, "Ravi mentioned you")]

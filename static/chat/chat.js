@@ -272,7 +272,7 @@
   var known = null;
   function notifyState() {
     var node = document.getElementById("notify-state");
-    return node ? JSON.parse(node.textContent) : null;
+    return node ? JSON.parse(node.dataset.state) : null;
   }
   function snapshot(state) {
     var seen = { conversations: {}, mentions: {} };
