@@ -6,6 +6,7 @@ import math
 import re
 import secrets
 from collections import Counter
+from pathlib import Path
 
 SEND_TYPES = {
     "text",
@@ -142,7 +143,8 @@ TINY_PNG = base64.b64decode(
 )
 SAMPLE_MEDIA = {
     "image": ("image/png", "photo.png", TINY_PNG),
-    "sticker": ("image/webp", "sticker.webp", b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00\x10\x07\x10"),
+    # A 128 x 128 WebP with alpha (VP8X, not animated) that browsers decode, as a customer's sticker is.
+    "sticker": ("image/webp", "sticker.webp", (Path(__file__).parent / "samples" / "sticker.webp").read_bytes()),
     "video": ("video/mp4", "clip.mp4", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"),
     "audio": ("audio/ogg", "voice.ogg", b"OggS\x00\x02" + b"\x00" * 20),
     "document": ("application/pdf", "invoice.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"),

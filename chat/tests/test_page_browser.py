@@ -20,6 +20,7 @@ from chat.services import message_receive
 from chat.tests.conftest import CHROMIUM, make_conversation, make_message
 from integrations.inbound import apply_status
 from links.services import entity_link_create
+from simulator.meta import SAMPLE_MEDIA
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made by the
 # test body are still plain synchronous calls.
@@ -424,3 +425,19 @@ def test_staff_take_and_resolve_a_conversation_from_its_header(page, live_server
     expect(header.get_by_role("button", name="Resolve")).to_be_visible(timeout=POLL_WAIT)
     expect(page.locator(".conversation-row", has_text="Asha Patel")).to_have_count(1, timeout=POLL_WAIT)
     page.screenshot(path=shots / "header-reopened.png")
+
+
+def test_a_customers_sticker_shows_and_a_picture_the_browser_cannot_decode_says_so(page, live_server, agent):
+    asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
+    mime, name, data = SAMPLE_MEDIA["sticker"]  # what the simulator (and so `make run`) delivers
+    sticker = make_message(asha, message_type="sticker", mime_type=mime, media_state="ready", message_body="")
+    sticker.file.save(name, ContentFile(data), save=True)
+    damaged = make_message(asha, message_type="sticker", mime_type=mime, media_state="ready", message_body="")
+    damaged.file.save("damaged.webp", ContentFile(b"RIFF\x10\x00\x00\x00WEBPVP8 not a picture"), save=True)
+    log_in(page, live_server, agent)
+    open_chat(page, "Asha Patel")
+    expect(page.locator(".media-sticker")).to_have_count(1)
+    expect(page.locator(".media-sticker")).to_have_js_property("naturalWidth", 128)
+    placeholder = page.locator(".media-undecodable")
+    expect(placeholder).to_have_text("A sticker this browser can't show · Download")
+    assert placeholder.get_attribute("href") == reverse("chat:media", args=[damaged.pk])

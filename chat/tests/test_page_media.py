@@ -61,7 +61,9 @@ def test_it_sends_anonymous_visitors_to_log_in_for_media(client, chat):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_it_marks_each_media_chip_with_its_sharepoint_backup_state(agent_client, chat):
+def test_it_marks_each_media_chip_with_its_sharepoint_backup_state_and_says_nothing_when_backup_is_off(
+    agent_client, chat
+):
     stored(
         chat,
         "document",
@@ -76,8 +78,10 @@ def test_it_marks_each_media_chip_with_its_sharepoint_backup_state(agent_client,
     body = agent_client.get(reverse("chat:conversation", args=[chat.pk])).content.decode()
     assert 'href="https://contoso.sharepoint.com/sites/erp/q.pdf"' in body
     assert "The SharePoint backup failed; an admin can retry it: HTTP 507" in body
-    assert "SharePoint backup is off" in body
-    assert body.count('class="backup backup-') == 3
+    assert 'aria-label="The SharePoint backup failed; an admin can retry it: HTTP 507"' in body  # a mark, not words
+    assert "SharePoint backup is off" not in body
+    assert "Disabled" not in body
+    assert body.count('class="backup backup-') == 2
 
 
 def test_it_never_links_a_backup_address_that_is_not_https(agent_client, chat):

@@ -358,4 +358,24 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     if (event.detail.elt && event.detail.elt.id === "bell-settings") showPermission();
   });
+
+  // A picture the browser cannot decode (a damaged file, a format it lacks) would leave a blank gap
+  // in the thread: say what it was instead, and keep the file one click away.
+  function undecodable(img) {
+    var what = img.classList.contains("media-sticker") ? "A sticker" : "A photo";
+    var link = document.createElement("a");
+    link.className = "media-placeholder media-undecodable";
+    link.href = img.getAttribute("src");
+    link.setAttribute("download", "");
+    link.textContent = what + " this browser can't show · Download";
+    (img.closest(".media-link") || img).replaceWith(link);
+  }
+  var PICTURES = ".media-sticker, .media-image";
+  document.addEventListener("error", function (event) {
+    if (event.target instanceof HTMLImageElement && event.target.matches(PICTURES)) undecodable(event.target);
+  }, true);
+  // Those that failed before this script ran (it is deferred).
+  document.querySelectorAll(PICTURES).forEach(function (img) {
+    if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) undecodable(img);
+  });
 })();
