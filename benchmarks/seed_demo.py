@@ -249,6 +249,7 @@ def counters_for(messages):
     return {
         "last_message_at": last.created_at,
         "last_message_preview": message_preview(last),
+        "last_message_id": last.pk,
         "unread_count": sum(1 for m in inbound if not m.read and m.message_type != Message.Type.REACTION),
         "last_inbound_at": inbound[-1].created_at if inbound else None,
         "updated_at": last.created_at,

@@ -17,6 +17,8 @@ class Conversation(models.Model):
     contact_name = models.CharField(max_length=256, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=255, blank=True)
+    # The message the preview shows, for its side ("You:") and its ticks in the sidebar.
+    last_message = models.ForeignKey("chat.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     unread_count = models.PositiveIntegerField(default=0)
     # Drives the 24-hour customer-service window.
     last_inbound_at = models.DateTimeField(null=True, blank=True)

@@ -282,7 +282,10 @@ def _conversation_poll(request, pk, *, has_pass):
         "poll_seconds": settings.CHAT_POLL_SECONDS,
         "poll_pass": poll_pass_issue(request, chat),
     }
-    return render(request, "chat/_poll.html", context)
+    response = render(request, "chat/_poll.html", context)
+    if new or changed:  # the sidebar's row (preview, ticks, badge) follows the pane now, not a poll later
+        trigger_client_event(response, "chatSidebarStale")
+    return response
 
 
 @chat_user_required

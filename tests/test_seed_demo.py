@@ -43,6 +43,7 @@ def test_it_leaves_each_conversation_with_counters_that_match_its_messages(db):
         assert conversation.unread_count == unread
         assert conversation.last_message_at == latest.created_at
         assert conversation.last_message_preview == message_preview(latest)
+        assert conversation.last_message_id == latest.pk
         inbound = messages.filter(direction="inbound").aggregate(at=Max("created_at"))["at"]
         assert conversation.last_inbound_at == inbound
 

@@ -73,10 +73,12 @@ def conversation_list(*, query="", limit=SIDEBAR_LIMIT, user=None, inbox=None, v
     """The sidebar: the conversations of one filter (open ones by default), newest activity first.
 
     Uses conversation_status_idx, or conversation_assignee_idx / conversation_team_idx for a
-    filter by owner; no aggregation over messages.
+    filter by owner; no aggregation over messages. Each row carries its preview's side and status
+    (last_direction, last_status: one join to the message the preview shows) for "You:" and the ticks.
     """
     inbox = inbox or InboxFilter()
     rows = Conversation.objects.filter(conversation_search_filter(query), inbox.q(user), visible or Q())
+    rows = rows.annotate(last_direction=F("last_message__direction"), last_status=F("last_message__status"))
     return list(rows.select_related("assignee").order_by("-last_message_at", "-id")[:limit])
 
 

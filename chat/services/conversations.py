@@ -2,7 +2,7 @@
 counters for each new message, its read state and the customer's identity."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from chat import changes
@@ -110,6 +110,9 @@ def conversation_apply_message(*, message, shown=True):
         counters["last_message_at"] = Case(When(newer, then=Value(at)), default=F("last_message_at"))
         preview = Value(message_preview(message))
         counters["last_message_preview"] = Case(When(newer, then=preview), default=F("last_message_preview"))
+        counters["last_message_id"] = Case(
+            When(newer, then=Value(message.pk)), default=F("last_message_id"), output_field=BigIntegerField()
+        )
     if inbound:
         later = Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at)
         counters["last_inbound_at"] = Case(When(later, then=Value(at)), default=F("last_inbound_at"))

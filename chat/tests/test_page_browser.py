@@ -5,6 +5,7 @@ updated_at), so the page's polls must pick them up without a reload.
 """
 
 import os
+import re
 import struct
 import time
 import zlib
@@ -441,3 +442,29 @@ def test_a_customers_sticker_shows_and_a_picture_the_browser_cannot_decode_says_
     placeholder = page.locator(".media-undecodable")
     expect(placeholder).to_have_text("A sticker this browser can't show · Download")
     assert placeholder.get_attribute("href") == reverse("chat:media", args=[damaged.pk])
+
+
+def test_the_menu_of_the_last_bubble_opens_upward_above_the_composer(page, live_server, agent):
+    asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
+    for n in range(12):
+        make_message(asha, message_body=f"Line {n}")
+    log_in(page, live_server, agent)
+    open_chat(page, "Asha Patel")
+    thread = page.locator("#messages").bounding_box()
+
+    def menu_of(text):
+        bubble = page.locator(".msg", has_text=text)
+        bubble.hover()
+        bubble.locator(".msg-menu summary").click()
+        form = bubble.locator(".link-form")
+        expect(form).to_be_visible()
+        return bubble.locator(".msg-menu"), form.bounding_box()
+
+    last_menu, last_form = menu_of("Line 11")
+    expect(last_menu).to_have_class(re.compile(r"\bopens-up\b"))
+    assert last_form["y"] >= thread["y"]
+    assert last_form["y"] + last_form["height"] <= thread["y"] + thread["height"]
+    last_menu.locator("summary").click()  # close it
+    page.locator("#messages").evaluate("box => { box.scrollTop = 0; }")
+    first_menu, _ = menu_of("Line 0")
+    expect(first_menu).not_to_have_class(re.compile(r"\bopens-up\b"))  # room below: it opens downward

@@ -120,6 +120,7 @@ def test_it_appends_new_messages_out_of_band_and_moves_the_cursor(agent_client, 
     assert f"after={second.pk}" in body
     assert 'id="conversation-poll" hidden hx-swap-oob="true"' in body
     assert 'id="composer"' not in body  # half-typed text survives polls
+    assert "chatSidebarStale" in response["HX-Trigger"]  # the sidebar's row follows at once
 
 
 def test_it_replaces_a_changed_status_in_place(agent_client, chat):
@@ -130,6 +131,14 @@ def test_it_replaces_a_changed_status_in_place(agent_client, chat):
     body = poll(agent_client, chat, after=sent.pk, since=since, open=1).content.decode()
     assert f'id="m-{sent.pk}" data-id="{sent.pk}" data-status="delivered" hx-swap-oob="true"' in body
     assert "beforeend" not in body
+
+
+def test_a_poll_that_changed_nothing_in_the_thread_leaves_the_sidebar_alone(agent_client, chat):
+    message = make_message(chat)
+    backdate(chat, message)
+    response = poll(agent_client, chat, after=message.pk, since=timezone.now().isoformat(), open=0)
+    assert response.status_code == 200  # the window closed: the composer changes, no bubble does
+    assert "HX-Trigger" not in response
 
 
 def test_it_marks_new_inbound_messages_read_while_the_conversation_is_open(agent_client, chat):

@@ -1,8 +1,12 @@
+from importlib import import_module
+
 import pytest
+from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 
-from chat.models import Conversation
+from chat.models import Conversation, Message
+from chat.services.notes import note_add
 from chat.tests.conftest import backdate, make_conversation, make_message
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -182,3 +186,41 @@ def test_each_owner_filter_shows_its_unread_count_and_the_title_what_concerns_me
     assert 'aria-label="3 with unread messages">3</span>' in body  # all
     assert 'id="inbox-title-count" hidden data-count="2"' in body
     assert 'class="assignee-tag"' in body
+
+
+def row_of(body, conversation):
+    start = body.index(f'id="conversation-{conversation.pk}"')
+    return body[start : body.index("</li>", start)]
+
+
+def test_an_outbound_preview_says_you_with_its_ticks_and_a_note_leaves_the_preview_alone(agent_client, agent, db):
+    answered = make_conversation(phone="+919876543210", name="Asha Patel")
+    make_message(answered, message_body="is it ready?")
+    reply = make_message(answered, "outbound", message_body="Yes, since noon", status="delivered")
+    waiting = make_conversation(phone="+14155550123", name="Ben Ode")
+    make_message(waiting, message_body="hello?")
+    note_add(conversation=answered, author=agent, body="@alice he pays on delivery", idempotency_key=None)
+
+    body = agent_client.get(reverse("chat:page")).content.decode()
+    asha, ben = row_of(body, answered), row_of(body, waiting)
+    assert '<span class="preview-you">You: </span>Yes, since noon' in asha
+    assert 'data-status="delivered"' in asha
+    assert "pays on delivery" not in asha
+    assert "You:" not in ben
+    assert "ticks" not in ben
+
+    Message.objects.filter(pk=reply.pk).update(status="read")
+    assert 'data-status="read"' in row_of(agent_client.get(reverse("chat:page")).content.decode(), answered)
+
+
+def test_the_migration_points_each_conversation_at_its_newest_customer_facing_message(agent, db):
+    backfill = import_module("chat.migrations.0007_conversation_last_message").point_at_the_newest_message
+    chat = make_conversation()
+    make_message(chat, message_body="first")
+    newest = make_message(chat, "outbound", message_body="second", status="sent")
+    Message.objects.create(conversation=chat, direction="internal", message_type="note", status="internal")
+    empty = make_conversation(phone="+14155550123", name="Ben Ode")
+    Conversation.objects.update(last_message=None)
+    backfill(apps, None)
+    assert Conversation.objects.get(pk=chat.pk).last_message_id == newest.pk
+    assert Conversation.objects.get(pk=empty.pk).last_message_id is None

@@ -359,6 +359,21 @@
     if (event.detail.elt && event.detail.elt.id === "bell-settings") showPermission();
   });
 
+  // A bubble's menu opens downward, unless that would put it under the composer (the last
+  // bubbles): then it opens upward. "toggle" does not bubble, so it is caught on the way down.
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("msg-menu")) return;
+    menu.classList.remove("opens-up");
+    var panel = menu.querySelector("summary + *");
+    var box = messages();
+    if (!menu.open || !panel || !box) return;
+    var room = box.getBoundingClientRect();
+    var below = room.bottom - menu.getBoundingClientRect().bottom;
+    var above = menu.getBoundingClientRect().top - room.top;
+    if (panel.getBoundingClientRect().bottom > room.bottom && above > below) menu.classList.add("opens-up");
+  }, true);
+
   // A picture the browser cannot decode (a damaged file, a format it lacks) would leave a blank gap
   // in the thread: say what it was instead, and keep the file one click away.
   function undecodable(img) {
