@@ -45,6 +45,24 @@ def _local(value):
 
 
 @register.filter
+def clock(value):
+    """A bubble's time, 14:05: the thread's day chips say which day."""
+    return _local(value).strftime("%H:%M") if value else ""
+
+
+@register.filter
+def day_key(value):
+    """The local day of a thread row (2026-12-07), from which the page draws its day chips."""
+    return _local(value).date().isoformat() if value else ""
+
+
+@register.simple_tag
+def utc_offset():
+    """Minutes east of UTC of TIME_ZONE now, so the page knows which day is "Today" here."""
+    return int(timezone.localtime().utcoffset().total_seconds() // 60)
+
+
+@register.filter
 def list_time(value, now=None):
     """The sidebar's time: 14:05 today, Yesterday, the weekday this week, else the date."""
     if not value:

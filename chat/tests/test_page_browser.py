@@ -468,3 +468,43 @@ def test_the_menu_of_the_last_bubble_opens_upward_above_the_composer(page, live_
     page.locator("#messages").evaluate("box => { box.scrollTop = 0; }")
     first_menu, _ = menu_of("Line 0")
     expect(first_menu).not_to_have_class(re.compile(r"\bopens-up\b"))  # room below: it opens downward
+
+
+def test_the_thread_shows_a_chip_for_each_day_and_runs_of_bubbles_from_one_side(page, live_server, agent, shots):
+    asha = make_conversation(inbound_ago=timezone.timedelta(minutes=5))
+    now = timezone.localtime()
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    long_ago = noon - timezone.timedelta(days=40)
+    three_days_ago = noon - timezone.timedelta(days=3)
+    yesterday = noon - timezone.timedelta(days=1)
+    today = max(now - timezone.timedelta(minutes=3), now.replace(hour=0, minute=0, second=0, microsecond=0))
+    for body, direction, at in (
+        ("Old question", "inbound", long_ago),
+        ("Any news?", "inbound", three_days_ago),
+        ("First of yesterday", "inbound", yesterday),
+        ("Second of yesterday", "inbound", yesterday + timezone.timedelta(minutes=1)),
+        ("Our answer", "outbound", yesterday + timezone.timedelta(minutes=2)),
+        ("Good morning", "inbound", today),
+    ):
+        make_message(asha, direction, message_body=body, whatsapp_timestamp=at, created_at=at)
+    log_in(page, live_server, agent)
+    open_chat(page, "Asha Patel")
+    chips = page.locator("#message-list > .day-chip")
+    weekday = three_days_ago.strftime("%A")
+    expected = [f"{long_ago.day} {long_ago.strftime('%B')}", weekday, "Yesterday", "Today"]
+    if long_ago.year != now.year:
+        expected[0] += f" {long_ago.year}"
+    expect(chips).to_have_text(expected)
+    second = page.locator(".msg", has_text="Second of yesterday")
+    expect(second).to_have_class(re.compile(r"\bmsg-continued\b"))
+    expect(page.locator(".msg", has_text="First of yesterday")).not_to_have_class(re.compile(r"msg-continued"))
+    expect(page.locator(".msg", has_text="Our answer")).not_to_have_class(re.compile(r"msg-continued"))
+    expect(second.locator(".meta time")).to_have_text("12:01")  # the chip says the day; the bubble the time
+    page.screenshot(path=shots / "thread-days.png")
+
+    # A poll brings today's next message and a late one stamped yesterday: neither adds a chip.
+    make_message(asha, message_body="Are you there?")
+    make_message(asha, message_body="Sent yesterday, arrived now", whatsapp_timestamp=yesterday)
+    expect(page.locator(".msg", has_text="arrived now")).to_be_visible(timeout=POLL_WAIT)
+    expect(chips).to_have_text(expected)
+    expect(page.locator(".msg", has_text="Are you there?")).to_have_class(re.compile(r"\bmsg-continued\b"))

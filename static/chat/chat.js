@@ -41,6 +41,50 @@
     }
   }, true);
 
+  // Day chips ("Today", "Yesterday", "Monday", "3 November") where the thread's day moves on, and
+  // runs of bubbles from one side drawn as one, as WhatsApp does. Drawn from each row's data-day
+  // after every swap, so the first page, polls and older pages need nothing of their own. A late
+  // message from an earlier day does not bring that day's chip back.
+  var WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+  var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December"];
+  function dayLabel(day, today) {
+    var date = new Date(day + "T00:00:00Z");
+    var days = Math.round((new Date(today + "T00:00:00Z") - date) / 86400000);
+    if (days === 0) return "Today";
+    if (days === 1) return "Yesterday";
+    if (days > 1 && days < 7) return WEEKDAYS[date.getUTCDay()];
+    var label = date.getUTCDate() + " " + MONTHS[date.getUTCMonth()];
+    return day.slice(0, 4) === today.slice(0, 4) ? label : label + " " + day.slice(0, 4);
+  }
+  function markDays() {
+    var list = document.getElementById("message-list");
+    if (!list) return;
+    var offset = Number(list.getAttribute("data-utc-offset")) || 0;
+    var today = new Date(Date.now() + offset * 60000).toISOString().slice(0, 10);
+    list.querySelectorAll(":scope > .day-chip").forEach(function (chip) { chip.remove(); });
+    var latest = "", side = null;
+    Array.prototype.slice.call(list.children).forEach(function (row) {
+      var day = row.getAttribute("data-day");
+      if (!day) return;
+      if (day > latest) {
+        var chip = document.createElement("div");
+        chip.className = "day-chip";
+        chip.setAttribute("role", "separator");
+        chip.appendChild(document.createElement("span")).textContent = dayLabel(day, today);
+        list.insertBefore(chip, row);
+        latest = day;
+        side = null;
+      }
+      var mine = row.classList.contains("msg") ? (row.className.match(/\bmsg-(inbound|outbound|internal)\b/) || [])[1] : null;
+      row.classList.toggle("msg-continued", Boolean(mine) && mine === side);
+      side = mine || null;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", markDays);
+  document.addEventListener("htmx:afterSwap", markDays);
+  document.addEventListener("htmx:oobAfterSwap", markDays);
+
   document.addEventListener("DOMContentLoaded", toBottom);
 
   document.addEventListener("htmx:beforeSwap", function (event) {
