@@ -127,9 +127,7 @@ def test_it_sends_an_approved_template_with_its_parameters(agent_client, db):
         status="APPROVED",
         components=[{"type": "BODY", "text": "Hello {{1}}, order {{2}} has shipped."}],
     )
-    fields = agent_client.get(
-        reverse("chat:template_fields"), {"template": template.pk}, **HTMX
-    ).content.decode()
+    fields = agent_client.get(reverse("chat:template_fields"), {"template": template.pk}, **HTMX).content.decode()
     assert 'name="body_1"' in fields
     assert 'name="body_2"' in fields
     send(agent_client, chat, template=template.pk, body_1="Asha", body_2="#42")

@@ -207,7 +207,8 @@ def test_an_uploaded_header_document_is_kept_for_the_worker(agent_client, db, se
     pdf = SimpleUploadedFile("INV-7.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf")
     start(agent_client, template, body_1="INV-7", header_file=pdf)
     message = Message.objects.get()
-    assert message.file and message.mime_type == "application/pdf"
+    assert message.file
+    assert message.mime_type == "application/pdf"
     assert message.data["template"]["components"][0] == {
         "type": "header",
         "parameters": [{"type": "document", "document": {"filename": "INV-7.pdf"}}],
