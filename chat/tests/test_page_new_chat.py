@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message, MessageTemplate
 from chat.tests.conftest import make_conversation, make_message
+from integrations.tasks import message_send_task
+from integrations.templates import templates_sync
 from links.models import EntityLink
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -253,3 +255,34 @@ def test_the_window_closed_composer_of_an_existing_conversation_sends_every_part
     agent_client.post(reverse("chat:message_send", args=[chat.pk]), data, **HTMX)
     message = Message.objects.get(conversation=chat)
     assert [c["type"] for c in message.data["template"]["components"]] == ["header", "body", "button", "button"]
+
+
+# --- Against the Cloud API simulator: what a started conversation's first message is on the wire ----------
+
+
+def test_a_started_conversations_template_arrives_at_whatsapp_with_every_part(
+    agent_client, whatsapp, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    templates_sync()
+    appointment = MessageTemplate.objects.get(name="appointment_reminder")
+    fields = {"header_1": "Ravi", "body_1": "3 May", "body_2": "10:30", "button_0_1": "A-17"}
+    start(agent_client, appointment, **fields)
+    invoice = MessageTemplate.objects.get(name="invoice_document")
+    pdf = SimpleUploadedFile("INV-7.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf")
+    start(agent_client, invoice, body_1="INV-7", header_file=pdf, idempotency_key="second")
+    first, second = Message.objects.order_by("pk")
+    assert message_send_task(first.pk) == "sent"
+    assert message_send_task(second.pk) == "sent"
+    (reminder, document) = [send["body"] for send in whatsapp.state()["sends"]]
+    assert reminder["to"] == document["to"] == NEW
+    assert reminder["template"]["name"] == "appointment_reminder"
+    assert reminder["template"]["components"] == [
+        {"type": "header", "parameters": [{"type": "text", "text": "Ravi"}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "3 May"}, {"type": "text", "text": "10:30"}]},
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "A-17"}]},
+    ]
+    header = document["template"]["components"][0]["parameters"][0]
+    second.refresh_from_db()
+    assert header == {"type": "document", "document": {"filename": "INV-7.pdf", "id": second.media_id}}
+    assert Conversation.objects.get().other_party == NEW
