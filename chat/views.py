@@ -9,6 +9,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -449,6 +450,9 @@ def _new_chat_context(request, *, to="", entity=None, error="", template_form=No
     if to and not error:
         context.update(_composer_context(None, to=to, entity=entity, template_form=template_form))
         context.update(new_chat_display=phone_display(to), error=error)
+        query = request.GET.get("q", "")[:100]
+        if query:  # the sidebar that comes back with the new conversation keeps the search shown
+            context["send_url"] += f"?{urlencode({'q': query})}"
     return context
 
 
