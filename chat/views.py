@@ -554,8 +554,8 @@ def _started_response(request, chat, entity):
     if entity is not None:
         if not _is_partial(request):
             return redirect("links:entity", entity_type=entity[0], entity_id=entity[1])
-        context = {"new_chat": True, "started": chat, **_composer_context(chat, entity=entity)}
-        response = render(request, "chat/_new_chat.html", context)
+        context = {"new_chat": True, "started": chat, "entity": entity, "typed": ""}
+        response = _new_chat_response(request, context)
         return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
     if not _is_partial(request):
         return redirect("chat:conversation", pk=chat.pk)

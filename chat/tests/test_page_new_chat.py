@@ -232,6 +232,7 @@ def test_the_entity_view_starts_a_conversation_linked_to_its_record(agent_client
     link = EntityLink.objects.get()
     assert (link.entity_type, link.entity_id, link.message.conversation.other_party) == ("project", "42", NEW)
     assert "chatChanged" in response["HX-Trigger"]  # the entity view's poll shows the message
+    assert response["HX-Retarget"] == "#new-chat"
 
 
 def test_starting_needs_the_chat_permission(client, outsider, every_part):
@@ -286,3 +287,21 @@ def test_a_started_conversations_template_arrives_at_whatsapp_with_every_part(
     second.refresh_from_db()
     assert header == {"type": "document", "document": {"filename": "INV-7.pdf", "id": second.media_id}}
     assert Conversation.objects.get().other_party == NEW
+
+
+def test_without_javascript_new_chat_is_a_whole_page(agent_client, every_part):
+    body = agent_client.get(reverse("chat:new_chat"), {"to": "+1 202 555 0123"}).content.decode()
+    assert 'id="sidebar"' in body
+    assert "Message +1 202 555 0123" in body
+    entity = agent_client.get(
+        reverse("chat:new_chat"), {"to": NEW, "entity_type": "project", "entity_id": "42"}
+    ).content.decode()
+    assert reverse("links:entity", args=["project", "42"]) in entity
+    assert 'id="new-chat-composer"' in entity
+    response = start(agent_client, every_part, entity_type="project", entity_id="42", **FILLED)
+    assert "Sent to" in response.content.decode()
+    plain = agent_client.post(
+        reverse("chat:new_chat_send"),
+        {"to": NEW, "template": every_part.pk, "entity_type": "project", "entity_id": "42", **FILLED},
+    )
+    assert plain["Location"] == reverse("links:entity", args=["project", "42"])

@@ -46,6 +46,11 @@ def shipment_ready(db):
     )
 
 
+def settled(page):
+    """Wait until htmx has swapped and processed the new content (so its listeners are on it)."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
+
+
 def log_in(page, live_server):
     page.goto(f"{live_server.url}{reverse('chat:page')}")
     page.fill("#id_username", "alice")
@@ -81,6 +86,7 @@ def test_new_chat_then_a_template_then_the_sent_bubble(page, live_server, agent,
     page.screenshot(path=shots / "new-chat-offer.png")
     offer.locator("a").click()
     expect(page.locator(".new-chat-header")).to_contain_text("Message +1 202 555 0123")
+    settled(page)
     page.select_option("select[name=template]", str(shipment_ready.pk))
     expect(page.locator(".template-param")).to_have_count(5)
     for label in ("Header value 1", "Body value 1", "Body value 2", "Button 'Track' link ending"):
@@ -110,3 +116,31 @@ def test_new_chat_then_a_template_then_the_sent_bubble(page, live_server, agent,
     # left to the CSP tests: opening any conversation makes them.)
     assert [p for p in problems if "returned no matches" in p or "Uncaught" in p] == []
     assert page_errors == []
+
+
+def test_the_entity_view_starts_a_conversation_about_its_record(page, live_server, agent, shipment_ready, shots):
+    page.set_viewport_size({"width": 1024, "height": 900})
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('links:entity', args=['project', '42'])}")
+    start = page.locator("#new-chat")
+    expect(start).to_contain_text("Start a conversation about Project #42")
+    start.locator("input[name=to]").fill("+1 202 555 0123")
+    start.locator(".new-chat-number button[type=submit]").click()
+    expect(start).to_contain_text("Message +1 202 555 0123")
+    settled(page)
+    start.locator("select[name=template]").select_option(str(shipment_ready.pk))
+    for name, value in [
+        ("header_1", "MD-7"),
+        ("body_1", "Ravi"),
+        ("body_2", "MD-7"),
+        ("button_0_1", "trk7"),
+        ("button_1_code", "THANKS10"),
+    ]:
+        start.locator(f"input[name={name}]").fill(value)
+    start.locator(".send-template").click()
+    expect(page.locator("#new-chat")).to_contain_text("Sent to +12025550123")
+    # The entity view's poll brings the linked message into its groups.
+    expect(page.locator(".entity-group .msg-outbound", has_text="Hello Ravi, order MD-7 is ready.")).to_be_visible()
+    page.screenshot(path=shots / "entity-new-chat.png", full_page=True)
+    message = Message.objects.get()
+    assert [(link.entity_type, link.entity_id) for link in message.entity_links.all()] == [("project", "42")]
