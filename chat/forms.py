@@ -66,7 +66,10 @@ class TemplateSendForm(EntityFields):
         if template is None:
             return data
         parameters, missing = [], []
-        for field in template_fields(template.components):
+        fields = template_fields(template.components)
+        if not any(field.media for field in fields):
+            data["header_file"] = None  # only a media header takes a file
+        for field in fields:
             value = (self.data.get(field.key) or "").strip()
             if field.media and data.get("header_file") is not None:
                 value = ""  # the uploaded file fills the header

@@ -231,7 +231,11 @@ def template_send(
     components, body = template_fill(template, parameters, header_file=header_file)
     upload = {}
     if header_file is not None:
-        media = next(c["parameters"][0]["type"] for c in components if c["type"] == "header")
+        media = _media_header(template)
+        if media is None:
+            raise TemplateRefused(
+                "header_file", f"The template '{template.name}' has no image, video or document header."
+            )
         upload = _checked_upload(header_file, media)
     payload = {
         "name": template.name,
@@ -260,6 +264,12 @@ def template_start(*, phone, author, **send):
     with transaction.atomic():
         conversation = conversation_get_or_create(phone=phone)
         return template_send(conversation=conversation, author=author, **send)
+
+
+def _media_header(template):
+    """image, video or document when the template's header is one, else None."""
+    slots = template_slots(template.components)
+    return next((index for kind, index, _ in slots if kind == "header" and index in MEDIA_HEADERS.values()), None)
 
 
 def _checked_upload(upload, media):

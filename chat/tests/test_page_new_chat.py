@@ -305,3 +305,18 @@ def test_without_javascript_new_chat_is_a_whole_page(agent_client, every_part):
         {"to": NEW, "template": every_part.pk, "entity_type": "project", "entity_id": "42", **FILLED},
     )
     assert plain["Location"] == reverse("links:entity", args=["project", "42"])
+
+
+def test_a_header_file_of_the_wrong_kind_is_refused_and_leaves_no_conversation(agent_client, db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    template = MessageTemplate.objects.create(
+        name="photo_offer",
+        language="en",
+        status="APPROVED",
+        components=[{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Our offer"}],
+    )
+    pdf = SimpleUploadedFile("offer.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf")
+    body = start(agent_client, template, header_file=pdf).content.decode()
+    assert "WhatsApp cannot send files of type application/pdf as a photo." in body
+    assert not Conversation.objects.exists()
+    assert not Message.objects.exists()
