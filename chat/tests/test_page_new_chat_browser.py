@@ -98,6 +98,10 @@ def test_new_chat_then_a_template_then_the_sent_bubble(page, live_server, agent,
     page.fill("input[name=button_1_code]", "THANKS10")
     expect(page.locator(".template-preview-body")).to_have_text("Hello Ravi, order MD-7 is ready.")
     page.screenshot(path=shots / "new-chat-template.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator(".send-template")).to_be_visible()
+    page.screenshot(path=shots / "new-chat-template-phone.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
     assert not Conversation.objects.filter(other_party="+12025550123").exists()
 
     send_button = page.locator(".send-template")
