@@ -496,12 +496,7 @@ def new_chat(request):
                 **_composer_context(existing, entity=entity),
             }
             return _new_chat_response(request, context)
-        response = _conversation_response(request, existing)
-        if _is_partial(request):
-            response["HX-Retarget"] = "#pane"
-            response["HX-Reswap"] = "outerHTML"
-            response["HX-Push-Url"] = reverse("chat:conversation", args=[existing.pk])
-        return response
+        return _into_pane(request, _conversation_response(request, existing), existing)
     try:
         phone = normalize_phone(typed)
     except InvalidPhone as invalid:
@@ -550,7 +545,7 @@ def _refused(request):
 
 
 def _started_response(request, chat, entity):
-    """After the first send: the new conversation in the pane (the entity view: its composer, linked to the record)."""
+    """After the first send: the new conversation in the pane (the entity view: "Sent", and its start form again)."""
     if entity is not None:
         if not _is_partial(request):
             return redirect("links:entity", entity_type=entity[0], entity_id=entity[1])
@@ -559,11 +554,17 @@ def _started_response(request, chat, entity):
         return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
     if not _is_partial(request):
         return redirect("chat:conversation", pk=chat.pk)
-    response = _conversation_response(request, chat)
-    response["HX-Retarget"] = "#pane"
-    response["HX-Reswap"] = "outerHTML"
-    response["HX-Push-Url"] = reverse("chat:conversation", args=[chat.pk])
+    response = _into_pane(request, _conversation_response(request, chat), chat)
     return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+def _into_pane(request, response, chat):
+    """A conversation answering a new-chat form: it replaces the whole pane, and the address becomes its own."""
+    if _is_partial(request):
+        response["HX-Retarget"] = "#pane"
+        response["HX-Reswap"] = "outerHTML"
+        response["HX-Push-Url"] = reverse("chat:conversation", args=[chat.pk])
+    return response
 
 
 def _bubble_response(request, message_id, status=200, error=""):
