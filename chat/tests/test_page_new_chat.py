@@ -320,3 +320,32 @@ def test_a_header_file_of_the_wrong_kind_is_refused_and_leaves_no_conversation(a
     assert "WhatsApp cannot send files of type application/pdf as a photo." in body
     assert not Conversation.objects.exists()
     assert not Message.objects.exists()
+
+
+def test_named_parameters_are_labelled_by_their_names_and_sent_with_them(agent_client, db):
+    template = MessageTemplate.objects.create(
+        name="welcome",
+        language="en",
+        status="APPROVED",
+        components=[
+            {
+                "type": "BODY",
+                "text": "Welcome {{first_name}}, your advisor is {{advisor}}.",
+                "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Asha"}]},
+            }
+        ],
+    )
+    fields = agent_client.get(reverse("chat:template_fields"), {"template": template.pk}, **HTMX).content.decode()
+    assert '<span class="template-param-label">Body: first name</span> <input name="body_first_name"' in fields
+    assert 'placeholder="Asha"' in fields
+    assert '<span class="template-param-label">Body: advisor</span>' in fields
+    start(agent_client, template, body_first_name="Ravi", body_advisor="Meera")
+    assert Message.objects.get().data["template"]["components"] == [
+        {
+            "type": "body",
+            "parameters": [
+                {"type": "text", "text": "Ravi", "parameter_name": "first_name"},
+                {"type": "text", "text": "Meera", "parameter_name": "advisor"},
+            ],
+        }
+    ]
