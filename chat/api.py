@@ -344,17 +344,24 @@ class SendMediaApi(ChatApi):
 
 class SendTemplateApi(ChatApi):
     @extend_schema_serializer(component_name="SendTemplateInput")
-    class InputSerializer(serializers.Serializer):
-        to_phone = PhoneField()
+    class InputSerializer(SendInput):
         name = TextField(max_length=512, help_text="The template's name, as approved in WhatsApp Manager.")
         language = TextField(max_length=16, help_text="The template's language code, such as en_US.")
         parameters = serializers.ListField(
-            child=TextField(max_length=1024), required=False, default=list, max_length=100
+            child=TextField(max_length=1024),
+            required=False,
+            default=list,
+            max_length=100,
+            help_text="Every value the template takes, in this order: the header's (its texts, or the public "
+            "address of its image, video or document), the body's, then each URL button's link ending or "
+            "copy-code button's code. GET /api/whatsapp/templates shows each template's parameter_count.",
         )
 
     @extend_schema(
         operation_id="send_template",
         summary="Send an approved template (allowed outside the 24-hour window)",
+        description="Starts a conversation with a number that has none: the conversation is created with the "
+        "queued message, and a refused send leaves none behind.",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
         responses={202: MessageOutput, **SEND_ERRORS},
@@ -368,7 +375,19 @@ class SendTemplateApi(ChatApi):
                     "parameters": ["Asha", "MD-1042"],
                 },
                 request_only=True,
-            )
+            ),
+            OpenApiExample(
+                "Header, body and a URL button, linked to a project",
+                value={
+                    "to_phone": "+12025550123",
+                    "name": "shipment_ready",
+                    "language": "en_US",
+                    "parameters": ["MD-1042", "Asha", "trk42"],
+                    "link_to_entity": "42",
+                    "entity_type": "project",
+                },
+                request_only=True,
+            ),
         ],
     )
     def post(self, request):
@@ -382,6 +401,7 @@ class SendTemplateApi(ChatApi):
             name=values["name"],
             language=values["language"],
             parameters=values["parameters"],
+            entity=values["entity"],
         )
 
 

@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 
 from chat.media_rules import MediaRefused, check_upload
-from chat.message_templates import body_parameters
+from chat.message_templates import template_fields
 from chat.models import MessageTemplate
 
 BODY_MAX = 4096
@@ -51,7 +51,13 @@ class SendForm(EntityFields):
 
 
 class TemplateSendForm(EntityFields):
-    template = forms.ModelChoiceField(queryset=MessageTemplate.objects.filter(status="APPROVED"))
+    """A template and every parameter it takes (chat.message_templates.template_fields), by the inputs' names."""
+
+    template = forms.ModelChoiceField(
+        queryset=MessageTemplate.objects.filter(status="APPROVED"),
+        error_messages={"invalid_choice": "Choose one of the approved templates."},
+    )
+    header_file = forms.FileField(required=False, allow_empty_file=True)
     idempotency_key = forms.CharField(required=False, max_length=128)
 
     def clean(self):
@@ -59,12 +65,19 @@ class TemplateSendForm(EntityFields):
         template = data.get("template")
         if template is None:
             return data
-        parameters = []
-        for name in body_parameters(template.components):
-            value = (self.data.get(f"param_{name}") or "").strip()
-            if not value:
-                raise forms.ValidationError(f"Fill in the template's parameter {{{{{name}}}}}.")
+        parameters, missing = [], []
+        fields = template_fields(template.components)
+        if not any(field.media for field in fields):
+            data["header_file"] = None  # only a media header takes a file
+        for field in fields:
+            value = (self.data.get(field.key) or "").strip()
+            if field.media and data.get("header_file") is not None:
+                value = ""  # the uploaded file fills the header
+            elif not value:
+                missing.append(field.label)
             parameters.append(value[:1024])
+        if missing:
+            raise forms.ValidationError(f"Fill in {', '.join(missing)}.")
         data["parameters"] = parameters
         return data
 

@@ -7,9 +7,13 @@ image, video or document), the body, then URL and copy-code buttons.
 integrations.templates.template_check (the send task's check) counts the same way."""
 
 import re
+from typing import NamedTuple
 
+from django.db import transaction
+
+from chat.media_rules import MediaRefused, check_upload
 from chat.models import Message, MessageTemplate
-from chat.services import message_queue
+from chat.services import conversation_get_or_create, message_queue
 from integrations.fetch import FetchRefused, check_url
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
@@ -70,6 +74,109 @@ def slots_described(slots):
     return ", ".join(parts) or "none"
 
 
+class TemplateField(NamedTuple):
+    """One input of the template form: its name, a label in plain words, and an example value."""
+
+    key: str
+    label: str
+    example: str = ""
+    media: str = ""  # image, video or document for a media header's address; else a text value
+
+
+def _words(name):
+    return name.replace("_", " ").strip()
+
+
+def _examples(component, kind):
+    """{placeholder name: example value} from what the template's author gave Meta."""
+    example = component.get("example") if isinstance(component.get("example"), dict) else {}
+    found = {}
+    positional = example.get(f"{kind}_text")
+    if positional and isinstance(positional[0], list):  # the body's examples come as a list of lists
+        positional = positional[0]
+    for position, value in enumerate(positional or [], start=1):
+        found[str(position)] = str(value)
+    for named in example.get(f"{kind}_text_named_params") or []:
+        if isinstance(named, dict) and named.get("param_name"):
+            found[str(named["param_name"])] = str(named.get("example") or "")
+    return found
+
+
+def _button_example(button, url):
+    """The part of the example address that the {{1}} stands for ("ABC123" of …/track/ABC123)."""
+    examples = button.get("example")
+    example = str(examples[0]) if isinstance(examples, list) and examples else str(examples or "")
+    prefix = PLACEHOLDER.split(url)[0]
+    return example[len(prefix) :] if prefix and example.startswith(prefix) else example
+
+
+def template_fields(components):
+    """The inputs a template needs, one per parameter, in template_fill's order.
+
+    The page's template form (chat/_template_fields.html) shows them and chat.forms reads them
+    back by `key`; labels come from the placeholder's position or name, examples from the template.
+    """
+    fields = []
+    parts = {str(c.get("type", "")).upper(): c for c in components or [] if isinstance(c, dict) and c.get("type")}
+    buttons = [b if isinstance(b, dict) else {} for b in (parts.get("BUTTONS") or {}).get("buttons") or []]
+    for kind, index, names in template_slots(components):
+        if kind == "header" and index in MEDIA_HEADERS.values():
+            fields.append(TemplateField("header_link", f"Header {index}", media=index))
+        elif kind in ("header", "body"):
+            examples = _examples(parts.get(kind.upper()) or {}, kind)
+            for name in names:
+                label = (
+                    f"{kind.capitalize()} value {name}" if name.isdigit() else f"{kind.capitalize()}: {_words(name)}"
+                )
+                fields.append(TemplateField(f"{kind}_{name}", label, examples.get(name, "")))
+        else:
+            button = buttons[index] if index < len(buttons) else {}
+            title = str(button.get("text") or f"button {index + 1}")
+            if kind == "copy_code":
+                example = button.get("example")
+                example = str(example[0] if isinstance(example, list) and example else example or "")
+                fields.append(TemplateField(f"button_{index}_code", f"Button '{title}' code to copy", example))
+                continue
+            example = _button_example(button, str(button.get("url") or ""))
+            for name in names:
+                fields.append(TemplateField(f"button_{index}_{name}", f"Button '{title}' link ending", example))
+    return fields
+
+
+def template_preview(components):
+    """What the customer will read, for the form's preview: {"header", "body", "footer", "buttons"}.
+
+    Texts come as [(literal text, input key or "")] pieces, so the page can show each placeholder
+    as the value typed into that input (the keys of template_fields).
+    """
+    preview = {"header": [], "body": [], "footer": "", "buttons": []}
+    for component in components or []:
+        if not isinstance(component, dict):
+            continue
+        kind = str(component.get("type", "")).upper()
+        if kind in ("HEADER", "BODY") and str(component.get("format", "TEXT")).upper() == "TEXT":
+            preview[kind.lower()] = _pieces(str(component.get("text") or ""), kind.lower())
+        elif kind == "HEADER":
+            preview["header"] = [(f"[{str(component.get('format', '')).lower()}]", "")]
+        elif kind == "FOOTER":
+            preview["footer"] = str(component.get("text") or "")
+        elif kind == "BUTTONS":
+            preview["buttons"] = [
+                str(b.get("text") or "") for b in component.get("buttons") or [] if isinstance(b, dict)
+            ]
+    return preview
+
+
+def _pieces(text, kind):
+    pieces, start = [], 0
+    for match in PLACEHOLDER.finditer(text):
+        pieces.append((text[start : match.start()], ""))
+        pieces.append((match.group(0), f"{kind}_{match.group(1)}"))
+        start = match.end()
+    pieces.append((text[start:], ""))
+    return [piece for piece in pieces if piece[0]]
+
+
 def parameter_count(components):
     return sum(len(names) for _, _, names in template_slots(components))
 
@@ -109,16 +216,27 @@ def template_send(
     language="",
     entity=None,
     idempotency_key=None,
+    header_file=None,
 ):
     """Fill `template` (or the one called `name` in `language`) with `parameters` and queue it.
 
+    header_file, an uploaded file, fills a media header instead of its address (left "" in
+    `parameters`); the worker uploads it to WhatsApp and sends its media id.
     Raises TemplateRefused (naming the input at fault) when the template cannot be sent
     so filled, and chat.services.SendRefused when the conversation cannot take it.
     """
     if template is None:
         template = template_named(name=name, language=language)
     parameters = list(parameters)
-    components, body = template_fill(template, parameters)
+    components, body = template_fill(template, parameters, header_file=header_file)
+    upload = {}
+    if header_file is not None:
+        media = _media_header(template)
+        if media is None:
+            raise TemplateRefused(
+                "header_file", f"The template '{template.name}' has no image, video or document header."
+            )
+        upload = _checked_upload(header_file, media)
     payload = {
         "name": template.name,
         "language": template.language,
@@ -133,10 +251,36 @@ def template_send(
         data={"template": payload},
         entity=entity,
         idempotency_key=idempotency_key,
+        **upload,
     )
 
 
-def template_fill(template, parameters):
+def template_start(*, phone, author, **send):
+    """Send a first template to `phone`, creating its conversation in the same transaction.
+
+    Never a second conversation for a number (chat.services.conversation_get_or_create), and a
+    refused send (TemplateRefused, SendRefused) leaves no conversation behind.
+    """
+    with transaction.atomic():
+        conversation = conversation_get_or_create(phone=phone)
+        return template_send(conversation=conversation, author=author, **send)
+
+
+def _media_header(template):
+    """image, video or document when the template's header is one, else None."""
+    slots = template_slots(template.components)
+    return next((index for kind, index, _ in slots if kind == "header" and index in MEDIA_HEADERS.values()), None)
+
+
+def _checked_upload(upload, media):
+    try:
+        _, mime_type = check_upload(upload, media_type=media, file_name=upload.name or media)
+    except MediaRefused as refused:
+        raise TemplateRefused("header_file", refused.reason) from None
+    return {"file": upload, "file_name": (upload.name or media)[:255], "mime_type": mime_type}
+
+
+def template_fill(template, parameters, *, header_file=None):
     """(Cloud API components, the body as the customer reads it) for these parameters.
 
     Raises TemplateRefused when the template is not approved or the count is wrong.
@@ -169,6 +313,11 @@ def template_fill(template, parameters):
     for kind, index, names in slots:
         if kind == "header" and index in MEDIA_HEADERS.values():
             link = next(values)
+            if header_file is not None:
+                # The worker puts the uploaded file's media id here (integrations.outbound).
+                media = {"filename": (header_file.name or "")[:240]} if index == "document" else {}
+                components.append({"type": "header", "parameters": [{"type": index, index: media}]})
+                continue
             _check_link(link, media=index)
             components.append({"type": "header", "parameters": [{"type": index, index: {"link": link}}]})
             continue

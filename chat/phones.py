@@ -35,6 +35,15 @@ def normalize_phone(text, region=None):
     raise InvalidPhone("Enter a valid phone number with its country code, such as +919876543210.")
 
 
+def phone_display(e164):
+    """+12025550123 -> "+1 202 555 0123": the international form, spaced as people read it."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL).replace("-", " ")
+
+
 def looks_like_phone(text):
     digits = sum(ch.isdigit() for ch in text or "")
     return digits >= 6 and digits >= len((text or "").strip()) // 2

@@ -9,6 +9,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -25,8 +26,15 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from chat import forms, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user, visible_conversations
 from chat.media_rules import accept_attribute, browser_rules
-from chat.message_templates import TemplateRefused, body_parameters, body_text, template_send
-from chat.models import Agent, Conversation, Message, Team
+from chat.message_templates import (
+    TemplateRefused,
+    template_fields,
+    template_preview,
+    template_send,
+    template_start,
+)
+from chat.models import Agent, Conversation, Message, MessageTemplate, Team
+from chat.phones import InvalidPhone, normalize_phone, phone_display
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.presence import presence_mark, presence_sentence
 from chat.selectors.conversations import (
@@ -34,10 +42,12 @@ from chat.selectors.conversations import (
     SIDEBAR_LIMIT,
     SIDEBAR_MAX,
     InboxFilter,
+    conversation_for_phone,
     conversation_list,
     conversations_changed_since,
     cursor_now,
     inbox_counts,
+    new_chat_offer,
     notify_state,
 )
 from chat.selectors.messages import message_for_bubble, message_history, messages_changed
@@ -143,6 +153,7 @@ def _sidebar_context(request, active_id=None):
                 for team in Team.objects.order_by("name")
             ),
         ],
+        "new_chat_offer": new_chat_offer(query),
         "active_id": active_id,
         "sidebar_since": cursor_now(),
         "sidebar_limit": limit,
@@ -154,14 +165,25 @@ def _window_open(conversation):
     return conversation.service_window_open() or not settings.WHATSAPP_ENFORCE_SERVICE_WINDOW
 
 
-def _composer_context(conversation, *, form=None, entity=None, template_form=None, error=""):
-    window_open = _window_open(conversation)
+def _composer_context(conversation, *, form=None, entity=None, template_form=None, error="", to=None):
+    """The composer of `conversation`, or (conversation None) of a new chat with the number `to`.
+
+    After a refused template send, template_form brings back the chosen template and what was typed.
+    """
+    window_open = conversation is not None and _window_open(conversation)
+    chosen = template_form.cleaned_data.get("template") if template_form is not None else None
+    if template_form is not None and chosen is None:
+        chosen = _template_chosen(template_form.data.get("template"))
+    send_url = reverse("chat:message_send", args=[conversation.pk]) if conversation else reverse("chat:new_chat_send")
     return {
         "conversation": conversation,
+        "new_chat_to": to,
+        "send_url": send_url,
         "window_open": window_open,
         "templates": [] if window_open else approved_templates(),
         "form": form,
         "template_form": template_form,
+        **(_template_fields_context(chosen, template_form.data) if chosen else {"template": None}),
         "entity": entity,
         "error": error,
         "idempotency_key": uuid.uuid4().hex,
@@ -169,6 +191,25 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
         "media_rules": browser_rules(),
         "media_accept": accept_attribute(),
         "entity_types": settings.ENTITY_TYPES,
+    }
+
+
+def _template_chosen(value):
+    value = str(value or "")
+    if not value.isdigit() or len(value) > 18:
+        return None
+    return MessageTemplate.objects.filter(pk=int(value), status="APPROVED").first()
+
+
+def _template_fields_context(template, data=None):
+    """The template's preview and its inputs, holding what was typed (`data`) after a refused send."""
+    data = data or {}
+    fields = template_fields(template.components)
+    return {
+        "template": template,
+        "preview": template_preview(template.components),
+        "fields": [(field, str(data.get(field.key, ""))[:1024]) for field in fields],
+        "media_accept": accept_attribute(),
     }
 
 
@@ -210,8 +251,11 @@ def sidebar(request):
 @vary_on_headers("HX-Request")
 def conversation(request, pk):
     """Open a conversation: the pane (and the sidebar, out of band) for HTMX, else the whole page."""
+    return _conversation_response(request, get_conversation_for_user(request.user, pk))
+
+
+def _conversation_response(request, chat):
     since = cursor_now()
-    chat = get_conversation_for_user(request.user, pk)
     services.conversation_mark_read(conversation=chat, user=request.user)
     mentions_seen(conversation=chat, user=request.user)
     context = {
@@ -326,16 +370,10 @@ def _entity_param(data):
 
 @chat_user_required
 @require_GET
-def template_fields(request, pk):
-    """The parameter inputs of the template chosen in the composer."""
-    get_conversation_for_user(request.user, pk)
-    template_id = _int_param(request, "template")
-    template = next((t for t in approved_templates() if t.pk == template_id), None)
-    context = {
-        "template": template,
-        "parameters": body_parameters(template.components) if template else [],
-        "body": body_text(template.components) if template else "",
-    }
+def template_fields_view(request):
+    """The preview and parameter inputs of the template chosen in a composer (any conversation's, or a new chat's)."""
+    template = _template_chosen(request.GET.get("template"))
+    context = _template_fields_context(template) if template else {"template": None}
     return render(request, "chat/_template_fields.html", context)
 
 
@@ -363,9 +401,7 @@ def message_send(request, pk):
             response = render(request, "chat/_composer.html", _composer_context(chat, entity=entity))
             return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
     else:
-        error = " ".join(form.non_field_errors()) or " ".join(
-            f"{name.replace('_', ' ').capitalize()}: {' '.join(errors)}" for name, errors in form.errors.items()
-        )
+        error = _form_error(form)
     context = _composer_context(
         chat,
         entity=entity,
@@ -376,10 +412,25 @@ def message_send(request, pk):
     return render(request, "chat/_composer.html", context, status=422 if not _is_partial(request) else 200)
 
 
+def _form_error(form):
+    return " ".join(form.non_field_errors()) or " ".join(
+        f"{name.replace('_', ' ').capitalize()}: {' '.join(errors)}" for name, errors in form.errors.items()
+    )
+
+
+def _template_send_fields(data):
+    return {
+        "template": data["template"],
+        "parameters": data["parameters"],
+        "header_file": data.get("header_file"),
+        "idempotency_key": data["idempotency_key"],
+    }
+
+
 def _queue(chat, user, data, entity, is_template):
-    common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
     if is_template:
-        return template_send(template=data["template"], parameters=data["parameters"], **common)
+        return template_send(conversation=chat, author=user, entity=entity, **_template_send_fields(data))
+    common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
     upload = data.get("file")
     if upload is not None:
         return services.message_queue(
@@ -391,6 +442,132 @@ def _queue(chat, user, data, entity, is_template):
             **common,
         )
     return services.message_send_text(body=data["body"], **common)
+
+
+# --- Starting a conversation: a number nobody has a conversation with, and a first template -----------
+
+
+def _new_chat_context(request, *, to="", entity=None, error="", template_form=None):
+    """The new-chat pane: the number form, and once `to` is a number with no conversation, its composer."""
+    context = {"new_chat": True, "typed": to[:40], "entity": entity, "new_chat_error": error}
+    if to and not error:
+        context.update(_composer_context(None, to=to, entity=entity, template_form=template_form))
+        context.update(new_chat_display=phone_display(to), error=error)
+        query = request.GET.get("q", "")[:100]
+        if query:  # the sidebar that comes back with the new conversation keeps the search shown
+            context["send_url"] += f"?{urlencode({'q': query})}"
+    return context
+
+
+def _new_chat_response(request, context, status=200):
+    if _is_partial(request):
+        response = render(request, "chat/_new_chat.html", context, status=status)
+        # The number form and a composer's refused send both answer with the whole new-chat block.
+        response["HX-Retarget"] = "#new-chat" if context.get("entity") else "#pane"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+    if context.get("entity"):  # the entity view without JavaScript: the same partial on a page of its own
+        return render(request, "chat/new_chat_page.html", context, status=status)
+    page_context = {**_base_context(request), **_sidebar_context(request), **_bell_context(request.user), **context}
+    return render(request, "chat/page.html", page_context, status=status)
+
+
+def _existing_conversation(user, text):
+    """The visible conversation with this number or WhatsApp user id, or None when there is none."""
+    found = conversation_for_phone(text)
+    return get_conversation_for_user(user, found.pk) if found is not None else None
+
+
+@chat_user_required
+@require_GET
+def new_chat(request):
+    """Start a conversation: ask for a number; a number with a conversation opens it, a new one gets a composer.
+
+    With entity_type and entity_id (the entity view), what is sent is linked to that record.
+    """
+    entity = _entity_param(request.GET)
+    typed = request.GET.get("to", "").strip()[:100]
+    if not typed:
+        return _new_chat_response(request, _new_chat_context(request, entity=entity))
+    existing = _existing_conversation(request.user, typed)
+    if existing is not None:
+        if entity is not None:
+            context = {
+                "new_chat": True,
+                "typed": typed,
+                "existing": existing,
+                **_composer_context(existing, entity=entity),
+            }
+            return _new_chat_response(request, context)
+        return _into_pane(request, _conversation_response(request, existing), existing)
+    try:
+        phone = normalize_phone(typed)
+    except InvalidPhone as invalid:
+        return _new_chat_response(request, _new_chat_context(request, to=typed, entity=entity, error=str(invalid)))
+    return _new_chat_response(request, _new_chat_context(request, to=phone, entity=entity))
+
+
+@chat_user_required
+@require_POST
+def new_chat_send(request):
+    """Send the first template to a number; its conversation is created with the send, or not at all."""
+    entity = _entity_param(request.POST)
+    typed = request.POST.get("to", "").strip()[:100]
+    try:
+        phone = normalize_phone(typed)
+    except InvalidPhone as invalid:
+        return _new_chat_response(
+            request, _new_chat_context(request, to=typed, entity=entity, error=str(invalid)), status=_refused(request)
+        )
+    existing = _existing_conversation(request.user, phone)  # 404 when it is a colleague's to see
+    form = forms.TemplateSendForm(request.POST, request.FILES)
+    error = ""
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            message = template_start(
+                phone=phone, author=request.user, entity=entity or data["entity"], **_template_send_fields(data)
+            )
+        except (services.SendRefused, TemplateRefused) as refused:
+            error = refused.reason
+        except InvalidEntity as invalid:
+            error = str(invalid)
+        else:
+            return _started_response(request, message.conversation, entity)
+    else:
+        error = _form_error(form)
+    context = _new_chat_context(request, to=phone, entity=entity, template_form=form)
+    if existing is not None:
+        context.update(_composer_context(existing, entity=entity, template_form=form), existing=existing)
+    context["error"] = error
+    return _new_chat_response(request, context, status=_refused(request))
+
+
+def _refused(request):
+    return 200 if _is_partial(request) else 422
+
+
+def _started_response(request, chat, entity):
+    """After the first send: the new conversation in the pane (the entity view: "Sent", and its start form again)."""
+    if entity is not None:
+        if not _is_partial(request):
+            return redirect("links:entity", entity_type=entity[0], entity_id=entity[1])
+        context = {"new_chat": True, "started": chat, "entity": entity, "typed": ""}
+        response = _new_chat_response(request, context)
+        return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+    if not _is_partial(request):
+        return redirect("chat:conversation", pk=chat.pk)
+    response = _into_pane(request, _conversation_response(request, chat), chat)
+    return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+def _into_pane(request, response, chat):
+    """A conversation answering a new-chat form: it replaces the whole pane, and the address becomes its own."""
+    if _is_partial(request):
+        response["HX-Retarget"] = "#pane"
+        response["HX-Reswap"] = "outerHTML"
+        response["HX-Push-Url"] = reverse("chat:conversation", args=[chat.pk])
+    return response
 
 
 def _bubble_response(request, message_id, status=200, error=""):

@@ -130,6 +130,20 @@ def _upload(client, message):
     return media_id
 
 
+def _with_uploaded_header(client, message, components):
+    """A template whose media header was uploaded from the page: its media id, uploaded once."""
+    media_id = message.media_id or _upload(client, message)
+    filled = []
+    for component in components:
+        if str(component.get("type", "")).lower() == "header":
+            parameter = dict(component["parameters"][0])
+            media = parameter["type"]
+            parameter[media] = {**(parameter.get(media) or {}), "id": media_id}
+            component = {**component, "parameters": [parameter]}
+        filled.append(component)
+    return filled
+
+
 def _prepare(client, message):
     """Everything before the send itself (upload, template check); returns the send, ready to call."""
     to = message.to_phone or message.conversation.recipient
@@ -165,6 +179,8 @@ def _prepare(client, message):
             parameters=template.get("parameters"),
             components=template.get("components"),
         )
+        if message.file:
+            components = _with_uploaded_header(client, message, components)
         return partial(client.send_template, to, name, language, components, reply_to=reply_to, callback_data=tag)
     if kind == Message.Type.REACTION:
         target = (message.data or {}).get("message_id") or message.reply_to_whatsapp_id

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from chat.models import Conversation, Mention
-from chat.phones import InvalidPhone, looks_like_phone, normalize_phone
+from chat.phones import InvalidPhone, looks_like_phone, normalize_phone, phone_display
 
 SIDEBAR_LIMIT = 50
 SIDEBAR_MAX = 1000  # "Show more" stops here; search finds the rest
@@ -38,6 +38,24 @@ def conversation_search_filter(query):
         # The end of a number someone remembers.
         return Q(other_party__contains=digits) | Q(wa_user_id__contains=digits)
     return Q(contact_name__icontains=query) | Q(wa_user_id__icontains=query)
+
+
+def new_chat_offer(query):
+    """{"phone": E.164, "display": "+1 202 555 0123"} when the search is a valid number nobody has a conversation
+    with (by E.164, or the text as a WhatsApp user id), else None.
+
+    One indexed query, and only when the search is a number: the sidebar stays a constant number of queries.
+    """
+    query = (query or "").strip()
+    if not looks_like_phone(query):
+        return None
+    try:
+        phone = normalize_phone(query)
+    except InvalidPhone:
+        return None
+    if Conversation.objects.filter(Q(other_party=phone) | Q(wa_user_id=query[:128])).exists():
+        return None
+    return {"phone": phone, "display": phone_display(phone)}
 
 
 class InboxFilter:

@@ -404,6 +404,42 @@ def test_it_sends_a_template_outside_the_window_with_filled_components(api_clien
     ]
 
 
+def test_it_starts_a_conversation_by_template_linked_to_a_record(api_client, order_template, enqueued):
+    payload = {
+        "to_phone": "+1 202-555-0123",
+        "name": "order_update",
+        "language": "en_US",
+        "parameters": ["MD-1042", "Asha", "MD-1042", "trk42"],
+        "link_to_entity": "42",
+        "entity_type": "project",
+    }
+    response = send(api_client, "send-template", payload)
+    assert response.status_code == 202, response.json()
+    assert response.json()["entity_links"][0]["entity_id"] == "42"
+    link = EntityLink.objects.get()
+    assert (link.entity_type, link.message.conversation.other_party) == ("project", "+12025550123")
+
+
+def test_a_refused_first_template_leaves_no_conversation(api_client, order_template):
+    payload = {"to_phone": "+12025550123", "name": "order_update", "language": "en_US", "parameters": ["Asha"]}
+    assert send(api_client, "send-template", payload).status_code == 400
+    assert not Conversation.objects.filter(other_party="+12025550123").exists()
+
+
+def test_it_names_the_entity_type_a_template_link_lacks(api_client, order_template):
+    payload = {
+        "to_phone": PHONE,
+        "name": "order_update",
+        "language": "en_US",
+        "parameters": ["a", "b", "c", "d"],
+        "link_to_entity": "42",
+    }
+    response = send(api_client, "send-template", payload)
+    assert response.status_code == 400
+    assert response.json()["field"] == "entity_type"
+    assert not Message.objects.exists()
+
+
 def test_it_refuses_a_wrong_parameter_count(api_client, order_template):
     payload = {"to_phone": PHONE, "name": "order_update", "language": "en_US", "parameters": ["Asha"]}
     response = send(api_client, "send-template", payload)

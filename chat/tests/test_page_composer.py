@@ -127,12 +127,10 @@ def test_it_sends_an_approved_template_with_its_parameters(agent_client, db):
         status="APPROVED",
         components=[{"type": "BODY", "text": "Hello {{1}}, order {{2}} has shipped."}],
     )
-    fields = agent_client.get(
-        reverse("chat:template_fields", args=[chat.pk]), {"template": template.pk}, **HTMX
-    ).content.decode()
-    assert 'name="param_1"' in fields
-    assert 'name="param_2"' in fields
-    send(agent_client, chat, template=template.pk, param_1="Asha", param_2="#42")
+    fields = agent_client.get(reverse("chat:template_fields"), {"template": template.pk}, **HTMX).content.decode()
+    assert 'name="body_1"' in fields
+    assert 'name="body_2"' in fields
+    send(agent_client, chat, template=template.pk, body_1="Asha", body_2="#42")
     message = Message.objects.get(conversation=chat)
     assert message.message_type == "template"
     assert message.message_body == "Hello Asha, order #42 has shipped."
@@ -149,7 +147,7 @@ def test_it_asks_for_every_template_parameter(agent_client, db):
         name="greet", language="en", status="APPROVED", components=[{"type": "BODY", "text": "Hi {{1}}"}]
     )
     body = send(agent_client, chat, template=template.pk).content.decode()
-    assert "Fill in the template&#x27;s parameter {{1}}." in body
+    assert "Fill in Body value 1." in body
     assert not Message.objects.exists()
 
 
@@ -192,7 +190,7 @@ def test_it_refuses_sending_without_the_chat_permission(client, outsider, chat):
     assert not Message.objects.exists()
 
 
-def test_it_refuses_a_template_whose_header_needs_a_value_the_composer_cannot_give(agent_client, db):
+def test_it_asks_for_a_media_header_and_keeps_the_chosen_template_and_typed_values(agent_client, db):
     chat = make_conversation(inbound_ago=timezone.timedelta(days=3))
     template = MessageTemplate.objects.create(
         name="invoice_ready",
@@ -200,6 +198,9 @@ def test_it_refuses_a_template_whose_header_needs_a_value_the_composer_cannot_gi
         status="APPROVED",
         components=[{"type": "HEADER", "format": "DOCUMENT"}, {"type": "BODY", "text": "Invoice {{1}} is ready"}],
     )
-    body = send(agent_client, chat, template=template.pk, param_1="INV-7").content.decode()
-    assert "takes 2 parameters (the document header&#x27;s address, 1 body value); 1 was given" in body
+    body = send(agent_client, chat, template=template.pk, body_1="INV-7").content.decode()
+    assert "Fill in Header document." in body
+    assert f'<option value="{template.pk}" selected>' in body
+    assert 'name="body_1" value="INV-7"' in body
+    assert 'name="header_file"' in body
     assert not Message.objects.exists()

@@ -60,6 +60,30 @@ def test_it_lists_two_or_forty_conversations_in_the_same_number_of_queries(agent
     assert response.content.decode().count('class="conversation-row') == 40
 
 
+def test_it_searches_for_a_number_in_the_same_number_of_queries_with_or_without_an_offer(
+    agent_client, db, django_assert_num_queries
+):
+    agent_client.get(reverse("chat:page"))
+    for n in range(2):
+        make_message(make_conversation(phone=f"+9198765432{n:02d}"))
+    url = reverse("chat:sidebar")
+    # The user; the rows; whether the number has a conversation (the offer); the filters' unread
+    # counts, my mentions, the teams; what notifications compare.
+    with django_assert_num_queries(7):
+        response = agent_client.get(url, {"q": "+1 202 555 0123"}, **HTMX)
+    assert "Message +1 202 555 0123" in response.content.decode()
+    for n in range(2, 40):
+        make_message(make_conversation(phone=f"+9198765432{n:02d}"))
+    with django_assert_num_queries(7):
+        response = agent_client.get(url, {"q": "+1 202 555 0123"}, **HTMX)
+    assert "Message +1 202 555 0123" in response.content.decode()
+    with django_assert_num_queries(7):
+        response = agent_client.get(url, {"q": "+91 98765 43201"}, **HTMX)
+    body = response.content.decode()
+    assert "new-chat-offer" not in body
+    assert body.count('class="conversation-row') == 1
+
+
 def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(
     agent_client, sizes, django_assert_num_queries
 ):

@@ -296,6 +296,18 @@
     if (box) box.focus();
   });
 
+  // The template form's preview shows each value as it is typed, in place of its {{n}}.
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    var fields = input.closest && input.closest(".template-fields");
+    if (!fields || !input.name) return;
+    fields.querySelectorAll(".template-slot").forEach(function (slot) {
+      if (slot.getAttribute("data-param") !== input.name) return;
+      slot.textContent = input.value.trim() || slot.getAttribute("data-placeholder");
+      slot.classList.toggle("filled", Boolean(input.value.trim()));
+    });
+  });
+
   // Colleagues see "… is replying" while this user types (chat.presence): at most one report every 4 s.
   var lastTyping = 0;
   function typing() {
