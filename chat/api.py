@@ -21,7 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from chat import services
-from chat.access import visible_conversations
+from chat.access import find_conversation_for_user, visible_conversations
 from chat.api_base import (
     ChatApi,
     PhoneField,
@@ -45,7 +45,7 @@ from chat.media_rules import (
 )
 from chat.message_templates import TemplateRefused, parameter_count, template_send
 from chat.models import Conversation, Message
-from chat.selectors.conversations import conversation_for_phone, conversation_page, parse_conversation_cursor
+from chat.selectors.conversations import conversation_page, parse_conversation_cursor
 from chat.selectors.messages import message_page
 from chat.selectors.stats import message_stats
 from chat.selectors.templates import template_list
@@ -465,10 +465,25 @@ class ConversationListApi(ChatApi):
         )
 
 
-def conversation_or_404(phone):
-    conversation = conversation_for_phone(phone)
+NOT_FOUND = {
+    "id": "There is no conversation with this id.",
+    "phone": "There is no conversation with this phone number.",
+    "wa_user_id": "There is no conversation with this WhatsApp user id.",
+}
+REF_PARAMETER = OpenApiParameter(
+    "ref",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The conversation: its `id` (up to 9 digits, as in the list), a phone number (starting with `+`, "
+    "or 10 or more digits as WhatsApp writes them), or else the customer's WhatsApp user id (`wa_user_id`).",
+)
+
+
+def conversation_or_404(request, ref):
+    """The conversation every conversations/<ref>/... route works on; hidden ones are 404 like missing ones."""
+    kind, conversation = find_conversation_for_user(request.user, ref)
     if conversation is None:
-        raise NotFound("There is no conversation with this phone number.")
+        raise NotFound(NOT_FOUND[kind])
     return conversation
 
 
@@ -476,11 +491,11 @@ class ConversationMessagesApi(ChatApi):
     @extend_schema(
         operation_id="conversation_messages",
         summary="A conversation's messages, newest first",
-        parameters=PAGE_PARAMETERS,
+        parameters=[REF_PARAMETER, *PAGE_PARAMETERS],
         responses={200: MessagePageOutput, 404: OpenApiResponse(ErrorOutput), **ERRORS},
     )
-    def get(self, request, phone):
-        conversation = conversation_or_404(phone)
+    def get(self, request, ref):
+        conversation = conversation_or_404(request, ref)
         rows, after = message_page(conversation=conversation, before=before_id(request), limit=page_limit(request))
         return messages_page_response(request, rows, after)
 
@@ -493,11 +508,12 @@ class ConversationMarkReadApi(ChatApi):
     @extend_schema(
         operation_id="conversation_mark_read",
         summary="Mark a conversation's inbound messages read (sends WhatsApp a read receipt)",
+        parameters=[REF_PARAMETER],
         request=None,
         responses={200: OutputSerializer, 404: OpenApiResponse(ErrorOutput), **ERRORS},
     )
-    def post(self, request, phone):
-        conversation = conversation_or_404(phone)
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
         changed = services.conversation_mark_read(conversation=conversation, user=request.user)
         return Response({"marked_read": changed})
 

@@ -212,14 +212,42 @@ def parse_conversation_cursor(values):
     return (parsed, pk) if parsed is not None else None
 
 
-def conversation_for_phone(text):
-    """The conversation with this number (any common form) or WhatsApp user id, or None."""
-    try:
-        phone = normalize_phone(text)
-    except InvalidPhone:
-        phone = None
-    if phone:
-        found = Conversation.objects.filter(other_party=phone).first()
-        if found is not None:
-            return found
-    return Conversation.objects.filter(wa_user_id=(text or "").strip()[:128]).first() if text else None
+# How a route's <ref> names a conversation (the API's conversations/<ref>/... routes). Up to this many
+# digits is the conversation's id; no full international number is that short without its "+".
+ID_DIGITS_MAX = 9
+# What people put between a number's digits; a WhatsApp user id always has letters (US.1349...).
+PHONE_SEPARATORS = frozenset(" -().")
+
+
+def conversation_ref(text):
+    """What a route's reference means: ("id", int), ("phone", E.164 or None when invalid) or ("wa_user_id", str).
+
+    - up to ID_DIGITS_MAX ASCII digits: the conversation's id (42);
+    - starting with "+", or longer runs of digits (WhatsApp's own form, 919876543210), or digits
+      with the separators people type (91 98765-43210): a phone number, normalised to E.164;
+    - anything else: a WhatsApp user id (Conversation.wa_user_id), as stored.
+    """
+    text = (text or "").strip()
+    digits_only = text.isascii() and text.isdigit()
+    if digits_only and len(text) <= ID_DIGITS_MAX:
+        return "id", int(text)
+    written_like_a_number = text.isascii() and all(ch.isdigit() or ch in PHONE_SEPARATORS for ch in text)
+    phone_like = text.startswith("+") or (written_like_a_number and any(ch.isdigit() for ch in text))
+    if phone_like:
+        try:
+            return "phone", normalize_phone(text)
+        except InvalidPhone:
+            return "phone", None
+    return "wa_user_id", text[:128] or None
+
+
+REF_FIELDS = {"id": "pk", "phone": "other_party", "wa_user_id": "wa_user_id"}
+
+
+def conversation_by_ref(ref, *, visible=None):
+    """(what the reference was read as, the conversation or None) among the visible ones; one query."""
+    kind, value = conversation_ref(ref)
+    if value is None:
+        return kind, None
+    rows = Conversation.objects.select_related("assignee", "team").filter(visible or Q(), **{REF_FIELDS[kind]: value})
+    return kind, rows.first()

@@ -159,7 +159,7 @@ def test_it_serves_the_schema_and_docs_without_a_cdn(db):
     for _, path in ENDPOINTS:
         template = (
             path.replace("project/1", "{entity_type}/{entity_id}")
-            .replace("+919876543210", "{phone}")
+            .replace("+919876543210", "{ref}")
             .replace("/1/", "/{id}/")
         )
         assert template in paths, template
