@@ -45,10 +45,11 @@ from chat.media_rules import (
 )
 from chat.message_templates import TemplateRefused, parameter_count, template_send
 from chat.models import Conversation, Message
-from chat.selectors.conversations import conversation_page, parse_conversation_cursor
+from chat.selectors.conversations import InboxFilter, conversation_page, parse_conversation_cursor
 from chat.selectors.messages import message_page
 from chat.selectors.stats import message_stats
 from chat.selectors.templates import template_list
+from chat.services import inbox
 from integrations.fetch import FetchRefused, check_url
 from links.services import InvalidEntity, check_entity
 
@@ -430,6 +431,27 @@ class ConversationOutput(serializers.Serializer):
     team = serializers.CharField(source="team.name", allow_null=True, default=None)
 
 
+def refused(error):
+    """An inbox service's refusal as the API's 400 naming the field."""
+    return ValidationError({error.field: [error.sentence]})
+
+
+def inbox_filter(params):
+    """The sidebar's InboxFilter from the list's status, assignee and team parameters (400 naming a bad one)."""
+    status = params.get("status", "")
+    if status and status not in Conversation.Status.values:
+        raise ValidationError({"status": ["Filter by one of: open, resolved, snoozed."]})
+    assignee, team = params.get("assignee", ""), params.get("team", "")
+    try:
+        owner = {"": "all", "me": "mine", "none": "unassigned"}.get(assignee)
+        if owner is None:
+            owner = f"agent:{inbox.agent_by_username(assignee).pk}"
+        team_id = inbox.team_by_name(team).pk if team else None
+    except inbox.InboxRefused as error:
+        raise refused(error) from None
+    return InboxFilter(status, owner, team_id=team_id)
+
+
 class ConversationListApi(ChatApi):
     @extend_schema_serializer(component_name="ConversationListOutput")
     class OutputSerializer(serializers.Serializer):
@@ -438,9 +460,21 @@ class ConversationListApi(ChatApi):
 
     @extend_schema(
         operation_id="conversations",
-        summary="Conversations, most recent first; search by phone or name",
+        summary="Conversations, most recent first; search by phone or name, filter as the sidebar does",
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Part of a phone number or contact name."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=Conversation.Status.values,
+                description="Only conversations with this status (default: every status).",
+            ),
+            OpenApiParameter(
+                "assignee",
+                OpenApiTypes.STR,
+                description="`me`, `none` (unassigned) or a colleague's username.",
+            ),
+            OpenApiParameter("team", OpenApiTypes.STR, description="Only the conversations of the team of this name."),
             *PAGE_PARAMETERS,
         ],
         responses={200: OutputSerializer, **ERRORS},
@@ -449,13 +483,19 @@ class ConversationListApi(ChatApi):
         query = request.query_params.get("q", "")
         if len(query) > 100 or "\x00" in query:
             raise ValidationError({"q": ["Search with at most 100 characters."]})
+        filters = inbox_filter(request.query_params)
         after = None
         if request.query_params.get("cursor"):
             after = parse_conversation_cursor(decode_cursor(request.query_params["cursor"], length=2))
             if after is None:
                 raise ValidationError({"cursor": ["This cursor is not one this API gave out; start again without it."]})
         rows, after = conversation_page(
-            query=query, after=after, limit=page_limit(request), visible=visible_conversations(request.user)
+            query=query,
+            after=after,
+            limit=page_limit(request),
+            visible=visible_conversations(request.user),
+            inbox=filters,
+            user=request.user,
         )
         return Response(
             {

@@ -40,20 +40,29 @@ def conversation_search_filter(query):
     return Q(contact_name__icontains=query) | Q(wa_user_id__icontains=query)
 
 
+def _id_after(owner, prefix):
+    value = owner.removeprefix(prefix) if owner.startswith(prefix) else ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+
+
 class InboxFilter:
     """The sidebar's (and the API's) view of the inbox: a status and whose conversations.
 
     status: open (the default), resolved, snoozed, or "" for every status. owner: "all", "mine",
-    "unassigned", or "team:<id>". Read from untrusted parameters: anything else is the default.
+    "unassigned", "team:<id>" or "agent:<user id>". team_id narrows any owner to one team (the
+    API's assignee and team filters together). Read from untrusted parameters: anything else is the default.
     """
 
     OWNERS = ("all", "mine", "unassigned")
 
-    def __init__(self, status=Conversation.Status.OPEN, owner="all"):
+    def __init__(self, status=Conversation.Status.OPEN, owner="all", *, team_id=None):
         self.status = status if status in (*Conversation.Status.values, "") else Conversation.Status.OPEN
-        team = owner.removeprefix("team:") if isinstance(owner, str) else ""
-        self.team_id = int(team) if team.isdigit() and len(team) < 12 else None
-        self.owner = owner if owner in self.OWNERS or self.team_id is not None else "all"
+        owner = owner if isinstance(owner, str) else ""
+        self.agent_id = _id_after(owner, "agent:")
+        owner_team = _id_after(owner, "team:")
+        self.team_id = team_id if team_id is not None else owner_team
+        known = owner in self.OWNERS or self.agent_id is not None or owner_team is not None
+        self.owner = owner if known else "all"
 
     def q(self, user):
         match = Q(status=self.status) if self.status else Q()
@@ -61,7 +70,9 @@ class InboxFilter:
             match &= Q(assignee=user)
         elif self.owner == "unassigned":
             match &= Q(assignee=None)
-        elif self.team_id is not None:
+        elif self.agent_id is not None:
+            match &= Q(assignee_id=self.agent_id)
+        if self.team_id is not None:
             match &= Q(team_id=self.team_id)
         return match
 
@@ -178,10 +189,14 @@ def cursor_now():
     return timezone.now()
 
 
-def conversation_page(*, query="", after=None, limit=50, visible=None):
-    """Conversations, most recent activity first, found by the sidebar's search; `after` is the previous
-    page's last (last_message_at ISO or None, id). Returns (conversations, next_after or None)."""
-    rows = Conversation.objects.select_related("assignee", "team").filter(conversation_search_filter(query))
+def conversation_page(*, query="", after=None, limit=50, visible=None, inbox=None, user=None):
+    """Conversations, most recent activity first, found by the sidebar's search and narrowed by the
+    sidebar's InboxFilter (every status by default); `after` is the previous page's last
+    (last_message_at ISO or None, id). Returns (conversations, next_after or None)."""
+    inbox = inbox or InboxFilter(status="")
+    rows = Conversation.objects.select_related("assignee", "team").filter(
+        conversation_search_filter(query), inbox.q(user)
+    )
     if visible is not None:
         rows = rows.filter(visible)
     if after is not None:

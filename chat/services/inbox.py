@@ -52,6 +52,33 @@ def activity_add(*, conversation, actor, action, sentence, **details):
     return line
 
 
+def _name_to_look_up(value, longest):
+    """The text to look a name up by, or None when no row can have it (too long, a NUL, a lone surrogate)."""
+    text = value if isinstance(value, str) else ""
+    if not text or len(text) > longest or any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text):
+        return None
+    return text
+
+
+def agent_by_username(username):
+    """The chat user with this username (the API's value), or InboxRefused naming the assignee field."""
+    field = get_user_model().USERNAME_FIELD
+    name = _name_to_look_up(username, get_user_model()._meta.get_field(field).max_length or 150)
+    user = get_user_model().objects.filter(**{field: name}).first() if name else None
+    if user is None or not can_use_chat(user):
+        raise InboxRefused("assignee", "There is no colleague of that username who can use the chat.")
+    return user
+
+
+def team_by_name(name):
+    """The team with this name (the API's value), or InboxRefused naming the team field."""
+    name = _name_to_look_up(name, Team._meta.get_field("name").max_length)
+    team = Team.objects.filter(name=name).first() if name else None
+    if team is None:
+        raise InboxRefused("team", "There is no team of that name.")
+    return team
+
+
 def agent_by_id(value):
     """The chat user with this id (a form's value), or InboxRefused naming the assignee field."""
     user = (

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 
 from chat.models import Conversation, Team
 from chat.selectors.conversations import conversation_ref
+from conftest import agents_group
 
 pytestmark = pytest.mark.django_db
 
@@ -70,3 +71,76 @@ def test_it_hides_a_colleagues_conversation_when_agents_see_only_their_own(api_c
     assert (hidden.status_code, hidden.json()["message"]) == (404, "There is no conversation with this id.")
     assert api_client.get(f"{API}/+919876543210/messages").status_code == 404
     assert api_client.get(f"{API}/{nobodys.pk}/messages").status_code == 200
+
+
+# --- The list, filtered as the sidebar filters ------------------------------------------------
+
+
+def phones(response):
+    assert response.status_code == 200, response.json()
+    return sorted(row["phone"] for row in response.json()["results"])
+
+
+@pytest.fixture
+def inbox_rows(agent):
+    """Four conversations: alice's (Sales), ravi's (Sales, resolved), nobody's, and nobody's snoozed."""
+    ravi = get_user_model().objects.create_user("ravi")
+    ravi.groups.add(agents_group())
+    sales = Team.objects.create(name="Sales")
+    Conversation.objects.create(other_party="+919876543210", assignee=agent, team=sales)
+    Conversation.objects.create(other_party="+919876543211", assignee=ravi, team=sales, status="resolved")
+    Conversation.objects.create(other_party="+919876543212")
+    Conversation.objects.create(other_party="+919876543213", status="snoozed")
+    return ravi
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, ["+919876543210", "+919876543211", "+919876543212", "+919876543213"]),
+        ({"status": "open"}, ["+919876543210", "+919876543212"]),
+        ({"status": "resolved"}, ["+919876543211"]),
+        ({"status": "snoozed"}, ["+919876543213"]),
+        ({"assignee": "me"}, ["+919876543210"]),
+        ({"assignee": "none"}, ["+919876543212", "+919876543213"]),
+        ({"assignee": "ravi"}, ["+919876543211"]),
+        ({"team": "Sales"}, ["+919876543210", "+919876543211"]),
+        ({"team": "Sales", "status": "open"}, ["+919876543210"]),
+        ({"team": "Sales", "assignee": "ravi", "status": "resolved"}, ["+919876543211"]),
+        ({"assignee": "none", "team": "Sales"}, []),
+    ],
+)
+def test_it_filters_the_list_by_status_assignee_and_team(api_client, inbox_rows, query, expected):
+    assert phones(api_client.get(API, query)) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"status": "closed"}, "status"),
+        ({"assignee": "nobody-by-this-name"}, "assignee"),
+        ({"assignee": "charlie"}, "assignee"),  # a user, but without the chat permission
+        ({"team": "Support"}, "team"),
+        ({"team": "x" * 65}, "team"),
+    ],
+)
+def test_it_names_an_unknown_filter_value(api_client, inbox_rows, outsider, query, field):
+    response = api_client.get(API, query)
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+
+
+def test_it_pages_a_filtered_list(api_client, agent):
+    for n in range(5):
+        Conversation.objects.create(other_party=f"+91987654321{n}", assignee=agent if n % 2 else None)
+    first = api_client.get(API, {"assignee": "none", "limit": 2}).json()
+    rest = api_client.get(first["next"]).json()
+    assert len(first["results"]) == 2
+    assert [row["assignee"] for row in first["results"] + rest["results"]] == [None, None, None]
+    assert rest["next"] is None
+
+
+def test_it_lists_only_what_the_caller_may_see(api_client, inbox_rows, settings):
+    settings.CHAT_AGENTS_SEE_OWN_ONLY = True
+    assert phones(api_client.get(API, {"assignee": "ravi"})) == []
+    assert phones(api_client.get(API, {"team": "Sales"})) == ["+919876543210"]
