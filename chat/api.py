@@ -558,6 +558,119 @@ class ConversationMarkReadApi(ChatApi):
         return Response({"marked_read": changed})
 
 
+# --- The team's work on a conversation ---------------------------------------------------
+
+NOT_FOUND_ERRORS = {404: OpenApiResponse(ErrorOutput, description="No such conversation that you may see."), **ERRORS}
+
+
+class ConversationAssignApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationAssignInput")
+    class InputSerializer(serializers.Serializer):
+        assignee = TextField(
+            required=False,
+            allow_null=True,
+            max_length=150,
+            help_text="A colleague's username (someone with the chat permission), or null for nobody. "
+            "Left out: unchanged.",
+        )
+        team = TextField(
+            required=False,
+            allow_null=True,
+            max_length=64,
+            help_text="A team's name, or null for no team. Left out: unchanged (given to another team, the "
+            "conversation stays with its agent only if they are a member).",
+        )
+
+    @extend_schema(
+        operation_id="conversation_assign",
+        summary="Assign, transfer or unassign a conversation, or give it to a team",
+        parameters=[REF_PARAMETER],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+        examples=[
+            OpenApiExample("To Ravi in Sales", value={"assignee": "ravi", "team": "Sales"}, request_only=True),
+            OpenApiExample("Unassign, keep the team", value={"assignee": None}, request_only=True),
+        ],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            # Both looked up before anything changes: a bad team leaves the assignee as it was.
+            assignee = team = inbox.UNCHANGED
+            if "assignee" in values:
+                assignee = inbox.agent_by_username(values["assignee"]) if values["assignee"] is not None else None
+            if "team" in values:
+                team = inbox.team_by_name(values["team"]) if values["team"] is not None else None
+            conversation = inbox.conversation_assign(
+                conversation=conversation, actor=request.user, assignee=assignee, team=team
+            )
+        except inbox.InboxRefused as error:
+            raise refused(error) from None
+        return Response(ConversationOutput(conversation).data)
+
+
+class ConversationStatusApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationStatusInput")
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Conversation.Status.choices)
+        until = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="For snoozed only, and required then: when it opens again (ISO 8601; in the future, "
+            "within a year).",
+        )
+
+    @extend_schema(
+        operation_id="conversation_status",
+        summary="Resolve, snooze (until a time) or reopen a conversation",
+        parameters=[REF_PARAMETER],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+        examples=[
+            OpenApiExample("Resolve", value={"status": "resolved"}, request_only=True),
+            OpenApiExample(
+                "Snooze until Monday",
+                value={"status": "snoozed", "until": "2030-01-07T09:00:00+05:30"},
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            conversation = inbox.conversation_set_status(
+                conversation=conversation, actor=request.user, status=values["status"], until=values["until"]
+            )
+        except inbox.InboxRefused as error:
+            raise refused(error) from None
+        return Response(ConversationOutput(conversation).data)
+
+
+class ConversationMarkUnreadApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationMarkUnreadOutput")
+    class OutputSerializer(serializers.Serializer):
+        unread_count = serializers.IntegerField(help_text="The badge now shown: at least 1.")
+
+    @extend_schema(
+        operation_id="conversation_mark_unread",
+        summary="Mark a conversation unread, so its badge shows again (nothing is sent to WhatsApp)",
+        parameters=[REF_PARAMETER],
+        request=None,
+        responses={200: OutputSerializer, **NOT_FOUND_ERRORS},
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        inbox.conversation_mark_unread(conversation=conversation)
+        return Response({"unread_count": conversation.unread_count})
+
+
 class TemplateListApi(ChatApi):
     @extend_schema_serializer(component_name="TemplateListOutput")
     class OutputSerializer(serializers.Serializer):

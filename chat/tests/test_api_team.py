@@ -1,7 +1,11 @@
 """The team inbox over the API: each row's status, assignee and team, and the routes that find a conversation."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from chat.models import Conversation, Team
 from chat.selectors.conversations import conversation_ref
@@ -144,3 +148,121 @@ def test_it_lists_only_what_the_caller_may_see(api_client, inbox_rows, settings)
     settings.CHAT_AGENTS_SEE_OWN_ONLY = True
     assert phones(api_client.get(API, {"assignee": "ravi"})) == []
     assert phones(api_client.get(API, {"team": "Sales"})) == ["+919876543210"]
+
+
+# --- Assign ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chat():
+    return Conversation.objects.create(other_party="+919876543219")
+
+
+def assign(client, chat, body):
+    return client.post(f"{API}/{chat.pk}/assign", body, format="json")
+
+
+def activity(chat):
+    return list(chat.messages.filter(message_type="activity").values_list("message_body", flat=True))
+
+
+def test_it_assigns_to_a_colleague_and_a_team_and_says_so_in_the_thread(api_client, inbox_rows, chat):
+    response = assign(api_client, chat, {"assignee": "ravi", "team": "Sales"})
+    assert response.status_code == 200
+    assert (response.json()["assignee"], response.json()["team"]) == ("ravi", "Sales")
+    chat.refresh_from_db()
+    assert (chat.assignee.username, chat.team.name) == ("ravi", "Sales")
+    assert activity(chat) == ["alice assigned this to ravi (Sales)"]
+
+
+def test_it_keeps_a_field_left_out_and_clears_a_null_one(api_client, inbox_rows, chat):
+    assign(api_client, chat, {"assignee": "ravi", "team": "Sales"})
+    kept = assign(api_client, chat, {"assignee": "alice"}).json()
+    assert (kept["assignee"], kept["team"]) == ("alice", "Sales")
+    cleared = assign(api_client, chat, {"team": None}).json()
+    assert (cleared["assignee"], cleared["team"]) == ("alice", None)
+    nobody = assign(api_client, chat, {"assignee": None}).json()
+    assert (nobody["assignee"], nobody["team"]) == (None, None)
+
+
+def test_it_hands_over_to_another_team_unless_the_agent_is_a_member(api_client, inbox_rows, chat, agent):
+    support = Team.objects.create(name="Support")
+    assign(api_client, chat, {"assignee": "ravi"})
+    assert assign(api_client, chat, {"team": "Support"}).json()["assignee"] is None
+    support.members.add(agent)
+    assign(api_client, chat, {"assignee": "alice", "team": None})
+    assert assign(api_client, chat, {"team": "Support"}).json()["assignee"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"assignee": "nobody-by-this-name"}, "assignee"),
+        ({"assignee": "charlie"}, "assignee"),  # no chat permission
+        ({"assignee": "ravi", "team": "Support"}, "team"),  # a good assignee is not half-applied
+        ({"team": ""}, "team"),
+        ({"assignee": 42}, "assignee"),
+        ({"assignee": "x" * 151}, "assignee"),
+    ],
+)
+def test_it_refuses_an_unknown_colleague_or_team_and_changes_nothing(
+    api_client, inbox_rows, outsider, chat, body, field
+):
+    response = assign(api_client, chat, body)
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    chat.refresh_from_db()
+    assert (chat.assignee, chat.team, activity(chat)) == (None, None, [])
+
+
+# --- Status ---------------------------------------------------------------------------------
+
+
+def set_status(client, chat, body):
+    return client.post(f"{API}/{chat.pk}/status", body, format="json")
+
+
+def test_it_resolves_and_reopens(api_client, chat):
+    assert set_status(api_client, chat, {"status": "resolved"}).json()["status"] == "resolved"
+    assert set_status(api_client, chat, {"status": "open"}).json()["status"] == "open"
+    assert activity(chat) == ["alice resolved this", "alice reopened this"]
+
+
+def test_it_snoozes_until_a_time(api_client, chat):
+    until = timezone.now() + timedelta(days=2)
+    body = set_status(api_client, chat, {"status": "snoozed", "until": until.isoformat()}).json()
+    assert body["status"] == "snoozed"
+    assert parse_datetime(body["snoozed_until"]) == until
+    chat.refresh_from_db()
+    assert (chat.status, chat.snoozed_until) == ("snoozed", until)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": "closed"}, "status"),
+        ({}, "status"),
+        ({"status": "snoozed"}, "until"),
+        ({"status": "snoozed", "until": "tomorrow"}, "until"),
+        ({"status": "snoozed", "until": "2001-01-01T00:00:00Z"}, "until"),  # in the past
+        ({"status": "snoozed", "until": "2999-01-01T00:00:00Z"}, "until"),  # longer than a year
+        ({"status": "resolved", "until": "2999-01-01T00:00:00Z"}, "until"),  # only a snooze ends
+    ],
+)
+def test_it_names_a_bad_status_or_time(api_client, chat, body, field):
+    response = set_status(api_client, chat, body)
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    chat.refresh_from_db()
+    assert (chat.status, chat.snoozed_until) == ("open", None)
+
+
+# --- Mark unread ----------------------------------------------------------------------------
+
+
+def test_it_brings_the_unread_badge_back(api_client, chat):
+    response = api_client.post(f"{API}/+919876543219/mark-unread")
+    assert (response.status_code, response.json()) == (200, {"unread_count": 1})
+    chat.refresh_from_db()
+    assert chat.unread_count == 1
+    assert not chat.messages.exists()  # nothing to WhatsApp, no line in the thread
