@@ -49,7 +49,7 @@ from chat.selectors.conversations import InboxFilter, conversation_page, parse_c
 from chat.selectors.messages import message_page
 from chat.selectors.stats import message_stats
 from chat.selectors.templates import template_list
-from chat.services import inbox
+from chat.services import inbox, notes
 from integrations.fetch import FetchRefused, check_url
 from links.services import InvalidEntity, check_entity
 
@@ -139,10 +139,10 @@ PAGE_PARAMETERS = [
 ]
 
 
-def messages_page_response(request, rows, after):
+def messages_page_response(request, rows, after, output=MessageOutput):
     return Response(
         {
-            "results": MessageOutput(rows, many=True).data,
+            "results": output(rows, many=True).data,
             "next": next_link(request, encode_cursor([after]) if after is not None else None),
         }
     )
@@ -178,8 +178,9 @@ def entity_fields(attrs):
         raise ValidationError({field: [str(error)]}) from None
 
 
-class SendInput(serializers.Serializer):
-    to_phone = PhoneField()
+class EntityInput(serializers.Serializer):
+    """The optional ERP record a send or a note is linked to."""
+
     link_to_entity = TextField(
         required=False, allow_blank=True, max_length=64, help_text="The id of an ERP record to link the message to."
     )
@@ -190,6 +191,10 @@ class SendInput(serializers.Serializer):
     def validate(self, attrs):
         attrs["entity"] = entity_fields(attrs)
         return attrs
+
+
+class SendInput(EntityInput):
+    to_phone = PhoneField()
 
 
 def idempotency_key(request):
@@ -669,6 +674,81 @@ class ConversationMarkUnreadApi(ChatApi):
         conversation = conversation_or_404(request, ref)
         inbox.conversation_mark_unread(conversation=conversation)
         return Response({"unread_count": conversation.unread_count})
+
+
+# --- Notes among staff -------------------------------------------------------------------
+
+
+class NoteOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    author = serializers.CharField(source="from_user.get_username", allow_null=True, default=None)
+    body = serializers.CharField(source="message_body")
+    created_at = serializers.DateTimeField()
+    entity_links = EntityLinkOutput(many=True, source="entity_links.all")
+
+
+class NotePageOutput(serializers.Serializer):
+    results = NoteOutput(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the end.")
+
+
+class ConversationNotesApi(ChatApi):
+    @extend_schema_serializer(component_name="NoteInput")
+    class InputSerializer(EntityInput):
+        body = TextField(
+            max_length=notes.NOTE_MAX,
+            help_text=f"The note, up to {notes.NOTE_MAX} characters; an @username tells that colleague.",
+        )
+
+    @extend_schema(
+        operation_id="conversation_notes",
+        summary="A conversation's internal notes, newest first",
+        parameters=[REF_PARAMETER, *PAGE_PARAMETERS],
+        responses={200: NotePageOutput, **NOT_FOUND_ERRORS},
+    )
+    def get(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        rows, after = message_page(
+            conversation=conversation,
+            before=before_id(request),
+            limit=page_limit(request),
+            message_type=Message.Type.NOTE,
+        )
+        return messages_page_response(request, rows, after, output=NoteOutput)
+
+    @extend_schema(
+        operation_id="conversation_note_add",
+        summary="Add an internal note to a conversation (staff only: never sent to WhatsApp)",
+        parameters=[REF_PARAMETER, IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={201: NoteOutput, **NOT_FOUND_ERRORS},
+        examples=[
+            OpenApiExample(
+                "A word for Ravi, linked to a lead",
+                value={"body": "@ravi they want the quote by Friday", "link_to_entity": "7", "entity_type": "lead"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            note = notes.note_add(
+                conversation=conversation,
+                author=request.user,
+                body=values["body"],
+                entity=values["entity"],
+                idempotency_key=idempotency_key(request),
+            )
+        except inbox.InboxRefused as error:
+            if error.field == "idempotency_key":
+                raise ValidationError({"Idempotency-Key": [error.sentence]}) from None
+            raise refused(error) from None
+        return Response(NoteOutput(note).data, status=status.HTTP_201_CREATED)
 
 
 class TemplateListApi(ChatApi):

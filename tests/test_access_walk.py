@@ -154,7 +154,12 @@ def test_it_walks_every_pattern_including_the_chat_pages():
     assert "chat:page" in names
     assert "login" in names
     assert "integrations:webhook" in names
-    assert {"api:conversation_assign", "api:conversation_status", "api:conversation_mark_unread"} <= names
+    assert {
+        "api:conversation_assign",
+        "api:conversation_status",
+        "api:conversation_mark_unread",
+        "api:conversation_notes",
+    } <= names
     assert len(all_paths()) > 50  # the admin alone has more
 
 

@@ -7,8 +7,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from chat.models import Conversation, Team
+from chat.models import Conversation, Mention, Message, Team
 from chat.selectors.conversations import conversation_ref
+from chat.services.notes import note_add
 from conftest import agents_group
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +267,78 @@ def test_it_brings_the_unread_badge_back(api_client, chat):
     chat.refresh_from_db()
     assert chat.unread_count == 1
     assert not chat.messages.exists()  # nothing to WhatsApp, no line in the thread
+
+
+# --- Notes ----------------------------------------------------------------------------------
+
+
+def add_note(client, chat, body, **headers):
+    return client.post(f"{API}/{chat.pk}/notes", body, format="json", headers=headers)
+
+
+def test_it_adds_a_note_that_never_goes_to_whatsapp(api_client, chat, enqueued, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = add_note(api_client, chat, {"body": "They want the quote by Friday"})
+    assert response.status_code == 201
+    note = response.json()
+    assert (note["author"], note["body"], note["conversation_id"]) == (
+        "alice",
+        "They want the quote by Friday",
+        chat.pk,
+    )
+    assert enqueued == {"send": [], "mark_read": [], "fetch": []}
+    row = Message.objects.get(pk=note["id"])
+    assert (row.direction, row.message_type, row.status) == ("internal", "note", "internal")
+    chat.refresh_from_db()
+    assert (chat.unread_count, chat.last_message_preview) == (0, "")
+
+
+def test_it_tells_the_colleague_a_note_mentions(api_client, inbox_rows, chat):
+    add_note(api_client, chat, {"body": "@ravi can you call them?"})
+    assert Mention.objects.get().user == inbox_rows
+
+
+def test_it_links_a_note_to_a_record(api_client, chat):
+    response = add_note(api_client, chat, {"body": "Quote sent", "link_to_entity": "7", "entity_type": "lead"})
+    assert [(link["entity_type"], link["entity_id"]) for link in response.json()["entity_links"]] == [("lead", "7")]
+
+
+def test_it_adds_a_note_once_per_idempotency_key(api_client, chat):
+    first = add_note(api_client, chat, {"body": "Quote sent"}, **{"Idempotency-Key": "note-1"})
+    again = add_note(api_client, chat, {"body": "Quote sent"}, **{"Idempotency-Key": "note-1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["id"] == again.json()["id"]
+    assert chat.messages.count() == 1
+
+
+def test_it_refuses_a_key_already_used_for_something_else(api_client, chat):
+    other = Conversation.objects.create(other_party="+447911123456")
+    add_note(api_client, other, {"body": "Elsewhere"}, **{"Idempotency-Key": "note-1"})
+    response = add_note(api_client, chat, {"body": "Here"}, **{"Idempotency-Key": "note-1"})
+    assert (response.status_code, response.json()["field"]) == (400, "Idempotency-Key")
+    assert not chat.messages.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "body"),
+        ({"body": "   "}, "body"),
+        ({"body": "x" * 4097}, "body"),
+        ({"body": "Quote", "link_to_entity": "7"}, "entity_type"),
+        ({"body": "Quote", "link_to_entity": "7", "entity_type": "spaceship"}, "entity_type"),
+    ],
+)
+def test_it_names_what_is_wrong_with_a_note(api_client, chat, body, field):
+    response = add_note(api_client, chat, body)
+    assert (response.status_code, response.json()["field"]) == (400, field)
+    assert not chat.messages.exists()
+
+
+def test_it_pages_the_notes_newest_first_without_the_customers_messages(api_client, chat, agent):
+    notes = [note_add(conversation=chat, author=agent, body=f"note {n}").pk for n in range(3)]
+    Message.objects.create(conversation=chat, direction="inbound", message_body="hi", whatsapp_message_id="w1")
+    first = api_client.get(f"{API}/{chat.pk}/notes", {"limit": 2}).json()
+    rest = api_client.get(first["next"]).json()
+    assert [row["id"] for row in first["results"] + rest["results"]] == notes[::-1]
+    assert rest["next"] is None
