@@ -253,7 +253,9 @@ def conversation_ref(text):
             return "phone", normalize_phone(text)
         except InvalidPhone:
             return "phone", None
-    return "wa_user_id", text[:128] or None
+    if not text or len(text) > 128 or "\x00" in text:  # no stored user id is empty, longer, or has a NUL
+        return "wa_user_id", None
+    return "wa_user_id", text
 
 
 REF_FIELDS = {"id": "pk", "phone": "other_party", "wa_user_id": "wa_user_id"}

@@ -42,6 +42,8 @@ def test_it_shows_status_assignee_and_team_on_each_row(api_client):
         ("+123", ("phone", None)),
         ("US.13491208655302741918", ("wa_user_id", "US.13491208655302741918")),
         ("٤٢", ("wa_user_id", "٤٢")),  # only ASCII digits make an id
+        ("US.1\x00", ("wa_user_id", None)),
+        ("U" * 129, ("wa_user_id", None)),
     ],
 )
 def test_it_reads_a_reference_as_an_id_a_phone_or_a_user_id(ref, meaning):
@@ -61,6 +63,7 @@ def test_it_names_what_it_looked_for_when_nothing_matches(api_client):
         "424242": "There is no conversation with this id.",
         "+447911123456": "There is no conversation with this phone number.",
         "US.1": "There is no conversation with this WhatsApp user id.",
+        "US.1%00": "There is no conversation with this WhatsApp user id.",
     }
     for ref, sentence in expected.items():
         response = api_client.get(f"{API}/{ref}/messages")
