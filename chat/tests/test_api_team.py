@@ -345,3 +345,15 @@ def test_it_pages_the_notes_newest_first_without_the_customers_messages(api_clie
     rest = api_client.get(first["next"]).json()
     assert [row["id"] for row in first["results"] + rest["results"]] == notes[::-1]
     assert rest["next"] is None
+
+
+def test_it_lists_a_filtered_inbox_in_a_constant_number_of_queries(api_client, inbox_rows, django_assert_num_queries):
+    query = {"status": "open", "assignee": "ravi", "team": "Sales"}
+    api_client.get(API, query)
+    with django_assert_num_queries(4) as few:  # the user, the colleague, the team, the page
+        api_client.get(API, query)
+    sales = Team.objects.get(name="Sales")
+    for n in range(20):
+        Conversation.objects.create(other_party=f"+4479111234{n:02}", assignee=inbox_rows, team=sales)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(api_client.get(API, query).json()["results"]) == 20
