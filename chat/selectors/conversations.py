@@ -228,7 +228,8 @@ def parse_conversation_cursor(values):
 
 
 # How a route's <ref> names a conversation (the API's conversations/<ref>/... routes). Up to this many
-# digits is the conversation's id; no full international number is that short without its "+".
+# digits is the conversation's id, so a phone number that short (a few small countries' numbers) needs its "+";
+# nearly every number, with its country code, has ten digits or more.
 ID_DIGITS_MAX = 9
 # What people put between a number's digits; a WhatsApp user id always has letters (US.1349...).
 PHONE_SEPARATORS = frozenset(" -().")
