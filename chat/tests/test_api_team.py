@@ -11,6 +11,8 @@ from chat.models import Conversation, Mention, Message, Team
 from chat.selectors.conversations import conversation_ref
 from chat.services.notes import note_add
 from conftest import agents_group
+from integrations.outbound import messages_sweep
+from integrations.tasks import message_send_task
 
 pytestmark = pytest.mark.django_db
 
@@ -357,3 +359,12 @@ def test_it_lists_a_filtered_inbox_in_a_constant_number_of_queries(api_client, i
         Conversation.objects.create(other_party=f"+4479111234{n:02}", assignee=inbox_rows, team=sales)
     with django_assert_num_queries(len(few.captured_queries)):
         assert len(api_client.get(API, query).json()["results"]) == 20
+
+
+def test_it_never_lets_the_sender_deliver_a_note(api_client, whatsapp, chat):
+    note = add_note(api_client, chat, {"body": "Internal only"}).json()
+    # Even handed straight to the send task and the sweeper, a note is not the sender's to claim.
+    assert message_send_task(note["id"]) == "skipped"
+    messages_sweep()
+    assert whatsapp.state()["sends"] == []
+    assert Message.objects.get(pk=note["id"]).status == "internal"
