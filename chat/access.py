@@ -26,6 +26,7 @@ from django.dispatch import receiver
 from django.shortcuts import get_object_or_404
 
 from chat.models import Conversation, Message
+from chat.selectors.conversations import conversation_by_ref
 
 CHAT_PERMISSION = "chat.use_chat"
 
@@ -103,6 +104,16 @@ def get_conversation_for_user(user, pk):
     require_chat_user(user)
     rows = Conversation.objects.select_related("assignee", "team").filter(visible_conversations(user))
     return get_object_or_404(rows, pk=pk)
+
+
+def find_conversation_for_user(user, ref):
+    """The API's lookup by id, phone or WhatsApp user id (selectors.conversations.conversation_ref).
+
+    Returns (what `ref` was read as, the conversation or None); a conversation this user may not
+    see is None, exactly like one that does not exist.
+    """
+    require_chat_user(user)
+    return conversation_by_ref(ref, visible=visible_conversations(user))
 
 
 def get_message_for_user(user, pk):

@@ -21,7 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from chat import services
-from chat.access import visible_conversations
+from chat.access import find_conversation_for_user, visible_conversations
 from chat.api_base import (
     ChatApi,
     PhoneField,
@@ -45,10 +45,11 @@ from chat.media_rules import (
 )
 from chat.message_templates import TemplateRefused, parameter_count, template_send
 from chat.models import Conversation, Message
-from chat.selectors.conversations import conversation_for_phone, conversation_page, parse_conversation_cursor
+from chat.selectors.conversations import InboxFilter, conversation_page, parse_conversation_cursor
 from chat.selectors.messages import message_page
 from chat.selectors.stats import message_stats
 from chat.selectors.templates import template_list
+from chat.services import inbox, notes
 from integrations.fetch import FetchRefused, check_url
 from links.services import InvalidEntity, check_entity
 
@@ -138,10 +139,10 @@ PAGE_PARAMETERS = [
 ]
 
 
-def messages_page_response(request, rows, after):
+def messages_page_response(request, rows, after, output=MessageOutput):
     return Response(
         {
-            "results": MessageOutput(rows, many=True).data,
+            "results": output(rows, many=True).data,
             "next": next_link(request, encode_cursor([after]) if after is not None else None),
         }
     )
@@ -177,8 +178,9 @@ def entity_fields(attrs):
         raise ValidationError({field: [str(error)]}) from None
 
 
-class SendInput(serializers.Serializer):
-    to_phone = PhoneField()
+class EntityInput(serializers.Serializer):
+    """The optional ERP record a send or a note is linked to."""
+
     link_to_entity = TextField(
         required=False, allow_blank=True, max_length=64, help_text="The id of an ERP record to link the message to."
     )
@@ -189,6 +191,10 @@ class SendInput(serializers.Serializer):
     def validate(self, attrs):
         attrs["entity"] = entity_fields(attrs)
         return attrs
+
+
+class SendInput(EntityInput):
+    to_phone = PhoneField()
 
 
 def idempotency_key(request):
@@ -450,6 +456,27 @@ class ConversationOutput(serializers.Serializer):
     team = serializers.CharField(source="team.name", allow_null=True, default=None)
 
 
+def refused(error):
+    """An inbox service's refusal as the API's 400 naming the field."""
+    return ValidationError({error.field: [error.sentence]})
+
+
+def inbox_filter(params):
+    """The sidebar's InboxFilter from the list's status, assignee and team parameters (400 naming a bad one)."""
+    status = params.get("status", "")
+    if status and status not in Conversation.Status.values:
+        raise ValidationError({"status": ["Filter by one of: open, resolved, snoozed."]})
+    assignee, team = params.get("assignee", ""), params.get("team", "")
+    try:
+        owner = {"": "all", "me": "mine", "none": "unassigned"}.get(assignee)
+        if owner is None:
+            owner = f"agent:{inbox.agent_by_username(assignee).pk}"
+        team_id = inbox.team_by_name(team).pk if team else None
+    except inbox.InboxRefused as error:
+        raise refused(error) from None
+    return InboxFilter(status, owner, team_id=team_id)
+
+
 class ConversationListApi(ChatApi):
     @extend_schema_serializer(component_name="ConversationListOutput")
     class OutputSerializer(serializers.Serializer):
@@ -458,9 +485,21 @@ class ConversationListApi(ChatApi):
 
     @extend_schema(
         operation_id="conversations",
-        summary="Conversations, most recent first; search by phone or name",
+        summary="Conversations, most recent first; search by phone or name, filter as the sidebar does",
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Part of a phone number or contact name."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=Conversation.Status.values,
+                description="Only conversations with this status (default: every status).",
+            ),
+            OpenApiParameter(
+                "assignee",
+                OpenApiTypes.STR,
+                description="`me`, `none` (unassigned) or a colleague's username.",
+            ),
+            OpenApiParameter("team", OpenApiTypes.STR, description="Only the conversations of the team of this name."),
             *PAGE_PARAMETERS,
         ],
         responses={200: OutputSerializer, **ERRORS},
@@ -469,13 +508,19 @@ class ConversationListApi(ChatApi):
         query = request.query_params.get("q", "")
         if len(query) > 100 or "\x00" in query:
             raise ValidationError({"q": ["Search with at most 100 characters."]})
+        filters = inbox_filter(request.query_params)
         after = None
         if request.query_params.get("cursor"):
             after = parse_conversation_cursor(decode_cursor(request.query_params["cursor"], length=2))
             if after is None:
                 raise ValidationError({"cursor": ["This cursor is not one this API gave out; start again without it."]})
         rows, after = conversation_page(
-            query=query, after=after, limit=page_limit(request), visible=visible_conversations(request.user)
+            query=query,
+            after=after,
+            limit=page_limit(request),
+            visible=visible_conversations(request.user),
+            inbox=filters,
+            user=request.user,
         )
         return Response(
             {
@@ -485,10 +530,25 @@ class ConversationListApi(ChatApi):
         )
 
 
-def conversation_or_404(phone):
-    conversation = conversation_for_phone(phone)
+NOT_FOUND = {
+    "id": "There is no conversation with this id.",
+    "phone": "There is no conversation with this phone number.",
+    "wa_user_id": "There is no conversation with this WhatsApp user id.",
+}
+REF_PARAMETER = OpenApiParameter(
+    "ref",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The conversation: its `id` (up to 9 digits, as in the list), a phone number (starting with `+`, "
+    "or 10 or more digits as WhatsApp writes them), or else the customer's WhatsApp user id (`wa_user_id`).",
+)
+
+
+def conversation_or_404(request, ref):
+    """The conversation every conversations/<ref>/... route works on; hidden ones are 404 like missing ones."""
+    kind, conversation = find_conversation_for_user(request.user, ref)
     if conversation is None:
-        raise NotFound("There is no conversation with this phone number.")
+        raise NotFound(NOT_FOUND[kind])
     return conversation
 
 
@@ -496,11 +556,11 @@ class ConversationMessagesApi(ChatApi):
     @extend_schema(
         operation_id="conversation_messages",
         summary="A conversation's messages, newest first",
-        parameters=PAGE_PARAMETERS,
+        parameters=[REF_PARAMETER, *PAGE_PARAMETERS],
         responses={200: MessagePageOutput, 404: OpenApiResponse(ErrorOutput), **ERRORS},
     )
-    def get(self, request, phone):
-        conversation = conversation_or_404(phone)
+    def get(self, request, ref):
+        conversation = conversation_or_404(request, ref)
         rows, after = message_page(conversation=conversation, before=before_id(request), limit=page_limit(request))
         return messages_page_response(request, rows, after)
 
@@ -513,13 +573,202 @@ class ConversationMarkReadApi(ChatApi):
     @extend_schema(
         operation_id="conversation_mark_read",
         summary="Mark a conversation's inbound messages read (sends WhatsApp a read receipt)",
+        parameters=[REF_PARAMETER],
         request=None,
         responses={200: OutputSerializer, 404: OpenApiResponse(ErrorOutput), **ERRORS},
     )
-    def post(self, request, phone):
-        conversation = conversation_or_404(phone)
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
         changed = services.conversation_mark_read(conversation=conversation, user=request.user)
         return Response({"marked_read": changed})
+
+
+# --- The team's work on a conversation ---------------------------------------------------
+
+NOT_FOUND_ERRORS = {404: OpenApiResponse(ErrorOutput, description="No such conversation that you may see."), **ERRORS}
+
+
+class ConversationAssignApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationAssignInput")
+    class InputSerializer(serializers.Serializer):
+        assignee = TextField(
+            required=False,
+            allow_null=True,
+            max_length=150,
+            help_text="A colleague's username (someone with the chat permission), or null for nobody. "
+            "Left out: unchanged.",
+        )
+        team = TextField(
+            required=False,
+            allow_null=True,
+            max_length=64,
+            help_text="A team's name, or null for no team. Left out: unchanged (given to another team, the "
+            "conversation stays with its agent only if they are a member).",
+        )
+
+    @extend_schema(
+        operation_id="conversation_assign",
+        summary="Assign, transfer or unassign a conversation, or give it to a team",
+        parameters=[REF_PARAMETER],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+        examples=[
+            OpenApiExample("To Ravi in Sales", value={"assignee": "ravi", "team": "Sales"}, request_only=True),
+            OpenApiExample("Unassign, keep the team", value={"assignee": None}, request_only=True),
+        ],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            # Both looked up before anything changes: a bad team leaves the assignee as it was.
+            assignee = team = inbox.UNCHANGED
+            if "assignee" in values:
+                assignee = inbox.agent_by_username(values["assignee"]) if values["assignee"] is not None else None
+            if "team" in values:
+                team = inbox.team_by_name(values["team"]) if values["team"] is not None else None
+            conversation = inbox.conversation_assign(
+                conversation=conversation, actor=request.user, assignee=assignee, team=team
+            )
+        except inbox.InboxRefused as error:
+            raise refused(error) from None
+        return Response(ConversationOutput(conversation).data)
+
+
+class ConversationStatusApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationStatusInput")
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Conversation.Status.choices)
+        until = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="For snoozed only, and required then: when it opens again (ISO 8601; in the future, "
+            "within a year).",
+        )
+
+    @extend_schema(
+        operation_id="conversation_status",
+        summary="Resolve, snooze (until a time) or reopen a conversation",
+        parameters=[REF_PARAMETER],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+        examples=[
+            OpenApiExample("Resolve", value={"status": "resolved"}, request_only=True),
+            OpenApiExample(
+                "Snooze until Monday",
+                value={"status": "snoozed", "until": "2030-01-07T09:00:00+05:30"},
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            conversation = inbox.conversation_set_status(
+                conversation=conversation, actor=request.user, status=values["status"], until=values["until"]
+            )
+        except inbox.InboxRefused as error:
+            raise refused(error) from None
+        return Response(ConversationOutput(conversation).data)
+
+
+class ConversationMarkUnreadApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationMarkUnreadOutput")
+    class OutputSerializer(serializers.Serializer):
+        unread_count = serializers.IntegerField(help_text="The badge now shown: at least 1.")
+
+    @extend_schema(
+        operation_id="conversation_mark_unread",
+        summary="Mark a conversation unread, so its badge shows again (nothing is sent to WhatsApp)",
+        parameters=[REF_PARAMETER],
+        request=None,
+        responses={200: OutputSerializer, **NOT_FOUND_ERRORS},
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        inbox.conversation_mark_unread(conversation=conversation)
+        return Response({"unread_count": conversation.unread_count})
+
+
+# --- Notes among staff -------------------------------------------------------------------
+
+
+class NoteOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    author = serializers.CharField(source="from_user.get_username", allow_null=True, default=None)
+    body = serializers.CharField(source="message_body")
+    created_at = serializers.DateTimeField()
+    entity_links = EntityLinkOutput(many=True, source="entity_links.all")
+
+
+class NotePageOutput(serializers.Serializer):
+    results = NoteOutput(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page, or null at the end.")
+
+
+class ConversationNotesApi(ChatApi):
+    @extend_schema_serializer(component_name="NoteInput")
+    class InputSerializer(EntityInput):
+        body = TextField(
+            max_length=notes.NOTE_MAX,
+            help_text=f"The note, up to {notes.NOTE_MAX} characters; an @username tells that colleague.",
+        )
+
+    @extend_schema(
+        operation_id="conversation_notes",
+        summary="A conversation's internal notes, newest first",
+        parameters=[REF_PARAMETER, *PAGE_PARAMETERS],
+        responses={200: NotePageOutput, **NOT_FOUND_ERRORS},
+    )
+    def get(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        rows, after = message_page(
+            conversation=conversation,
+            before=before_id(request),
+            limit=page_limit(request),
+            message_type=Message.Type.NOTE,
+        )
+        return messages_page_response(request, rows, after, output=NoteOutput)
+
+    @extend_schema(
+        operation_id="conversation_note_add",
+        summary="Add an internal note to a conversation (staff only: never sent to WhatsApp)",
+        parameters=[REF_PARAMETER, IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={201: NoteOutput, **NOT_FOUND_ERRORS},
+        examples=[
+            OpenApiExample(
+                "A word for Ravi, linked to a lead",
+                value={"body": "@ravi they want the quote by Friday", "link_to_entity": "7", "entity_type": "lead"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            note = notes.note_add(
+                conversation=conversation,
+                author=request.user,
+                body=values["body"],
+                entity=values["entity"],
+                idempotency_key=idempotency_key(request),
+            )
+        except inbox.InboxRefused as error:
+            if error.field == "idempotency_key":
+                raise ValidationError({"Idempotency-Key": [error.sentence]}) from None
+            raise refused(error) from None
+        return Response(NoteOutput(note).data, status=status.HTTP_201_CREATED)
 
 
 class TemplateListApi(ChatApi):
@@ -543,4 +792,6 @@ class TemplateListApi(ChatApi):
     )
     def get(self, request):
         status_filter = request.query_params.get("status", "")[:16]
+        if "\x00" in status_filter:  # no template has one, and the database refuses to compare it
+            raise ValidationError({"status": ["Filter by a status such as APPROVED."]})
         return Response(self.OutputSerializer(template_list(status=status_filter), many=True).data)

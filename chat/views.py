@@ -646,15 +646,11 @@ def conversation_assign(request, pk):
     data = request.POST
     error = ""
     try:
-        assignee = chat.assignee
+        assignee = team = inbox.UNCHANGED
         if "assignee" in data:
             assignee = agent_by_id(data["assignee"]) if data["assignee"] else None
-        team = chat.team
         if "team" in data:
             team = inbox.team_by_id(data["team"]) if data["team"] else None
-            if "assignee" not in data and team is not None and assignee is not None:
-                # Given to another team: its own members keep it, anyone else hands it over.
-                assignee = assignee if team.members.filter(pk=assignee.pk).exists() else None
         inbox.conversation_assign(conversation=chat, actor=request.user, assignee=assignee, team=team)
     except inbox.InboxRefused as refused:
         error = refused.sentence

@@ -18,8 +18,15 @@ urlpatterns = [
     ),
     path("stats", api.StatsApi.as_view(), name="stats"),
     path("conversations", api.ConversationListApi.as_view(), name="conversations"),
-    path("conversations/<str:phone>/messages", api.ConversationMessagesApi.as_view(), name="conversation_messages"),
-    path("conversations/<str:phone>/mark-read", api.ConversationMarkReadApi.as_view(), name="conversation_mark_read"),
+    # <ref>: an id, a phone number or a WhatsApp user id (chat.selectors.conversations.conversation_ref).
+    path("conversations/<str:ref>/messages", api.ConversationMessagesApi.as_view(), name="conversation_messages"),
+    path("conversations/<str:ref>/mark-read", api.ConversationMarkReadApi.as_view(), name="conversation_mark_read"),
+    path("conversations/<str:ref>/assign", api.ConversationAssignApi.as_view(), name="conversation_assign"),
+    path("conversations/<str:ref>/status", api.ConversationStatusApi.as_view(), name="conversation_status"),
+    path("conversations/<str:ref>/notes", api.ConversationNotesApi.as_view(), name="conversation_notes"),
+    path(
+        "conversations/<str:ref>/mark-unread", api.ConversationMarkUnreadApi.as_view(), name="conversation_mark_unread"
+    ),
     path("messages/<int:pk>/links", links_api.MessageLinksApi.as_view(), name="message_links"),
     path("templates", api.TemplateListApi.as_view(), name="templates"),
 ]

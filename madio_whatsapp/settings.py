@@ -428,6 +428,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A conversation's status is read and written: one enum, under the name generated clients already use.
+    "ENUM_NAME_OVERRIDES": {"ConversationOutputStatusEnum": "chat.models.Conversation.Status"},
 }
 
 # --- Metrics and health -----------------------------------------------------------

@@ -28,7 +28,7 @@ ID = 424242  # every kind of object the tests create has this id, so any <int:..
 PHONE = "+919876543210"
 # Values tried for a URL parameter, by name, in order; the first that routes back to the same view wins.
 CANDIDATES = {
-    "phone": [PHONE.lstrip("+"), PHONE],
+    "ref": [str(ID)],  # the conversation by its id; a phone or a user id routes to the same views
     "entity_type": ["project"],
     "entity_id": ["42"],
     "app_label": ["chat"],
@@ -154,6 +154,12 @@ def test_it_walks_every_pattern_including_the_chat_pages():
     assert "chat:page" in names
     assert "login" in names
     assert "integrations:webhook" in names
+    assert {
+        "api:conversation_assign",
+        "api:conversation_status",
+        "api:conversation_mark_unread",
+        "api:conversation_notes",
+    } <= names
     assert len(all_paths()) > 50  # the admin alone has more
 
 

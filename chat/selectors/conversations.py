@@ -58,20 +58,29 @@ def new_chat_offer(query):
     return {"phone": phone, "display": phone_display(phone)}
 
 
+def _id_after(owner, prefix):
+    value = owner.removeprefix(prefix) if owner.startswith(prefix) else ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+
+
 class InboxFilter:
     """The sidebar's (and the API's) view of the inbox: a status and whose conversations.
 
     status: open (the default), resolved, snoozed, or "" for every status. owner: "all", "mine",
-    "unassigned", or "team:<id>". Read from untrusted parameters: anything else is the default.
+    "unassigned", "team:<id>" or "agent:<user id>". team_id narrows any owner to one team (the
+    API's assignee and team filters together). Read from untrusted parameters: anything else is the default.
     """
 
     OWNERS = ("all", "mine", "unassigned")
 
-    def __init__(self, status=Conversation.Status.OPEN, owner="all"):
+    def __init__(self, status=Conversation.Status.OPEN, owner="all", *, team_id=None):
         self.status = status if status in (*Conversation.Status.values, "") else Conversation.Status.OPEN
-        team = owner.removeprefix("team:") if isinstance(owner, str) else ""
-        self.team_id = int(team) if team.isdigit() and len(team) < 12 else None
-        self.owner = owner if owner in self.OWNERS or self.team_id is not None else "all"
+        owner = owner if isinstance(owner, str) else ""
+        self.agent_id = _id_after(owner, "agent:")
+        owner_team = _id_after(owner, "team:")
+        self.team_id = team_id if team_id is not None else owner_team
+        known = owner in self.OWNERS or self.agent_id is not None or owner_team is not None
+        self.owner = owner if known else "all"
 
     def q(self, user):
         match = Q(status=self.status) if self.status else Q()
@@ -79,7 +88,9 @@ class InboxFilter:
             match &= Q(assignee=user)
         elif self.owner == "unassigned":
             match &= Q(assignee=None)
-        elif self.team_id is not None:
+        elif self.agent_id is not None:
+            match &= Q(assignee_id=self.agent_id)
+        if self.team_id is not None:
             match &= Q(team_id=self.team_id)
         return match
 
@@ -198,10 +209,14 @@ def cursor_now():
     return timezone.now()
 
 
-def conversation_page(*, query="", after=None, limit=50, visible=None):
-    """Conversations, most recent activity first, found by the sidebar's search; `after` is the previous
-    page's last (last_message_at ISO or None, id). Returns (conversations, next_after or None)."""
-    rows = Conversation.objects.select_related("assignee", "team").filter(conversation_search_filter(query))
+def conversation_page(*, query="", after=None, limit=50, visible=None, inbox=None, user=None):
+    """Conversations, most recent activity first, found by the sidebar's search and narrowed by the
+    sidebar's InboxFilter (every status by default); `after` is the previous page's last
+    (last_message_at ISO or None, id). Returns (conversations, next_after or None)."""
+    inbox = inbox or InboxFilter(status="")
+    rows = Conversation.objects.select_related("assignee", "team").filter(
+        conversation_search_filter(query), inbox.q(user)
+    )
     if visible is not None:
         rows = rows.filter(visible)
     if after is not None:
@@ -232,14 +247,45 @@ def parse_conversation_cursor(values):
     return (parsed, pk) if parsed is not None else None
 
 
-def conversation_for_phone(text):
-    """The conversation with this number (any common form) or WhatsApp user id, or None."""
-    try:
-        phone = normalize_phone(text)
-    except InvalidPhone:
-        phone = None
-    if phone:
-        found = Conversation.objects.filter(other_party=phone).first()
-        if found is not None:
-            return found
-    return Conversation.objects.filter(wa_user_id=(text or "").strip()[:128]).first() if text else None
+# How a route's <ref> names a conversation (the API's conversations/<ref>/... routes). Up to this many
+# digits is the conversation's id, so a phone number that short (a few small countries' numbers) needs its "+";
+# nearly every number, with its country code, has ten digits or more.
+ID_DIGITS_MAX = 9
+# What people put between a number's digits; a WhatsApp user id always has letters (US.1349...).
+PHONE_SEPARATORS = frozenset(" -().")
+
+
+def conversation_ref(text):
+    """What a route's reference means: ("id", int), ("phone", E.164 or None when invalid) or ("wa_user_id", str).
+
+    - up to ID_DIGITS_MAX ASCII digits: the conversation's id (42);
+    - starting with "+", or longer runs of digits (WhatsApp's own form, 919876543210), or digits
+      with the separators people type (91 98765-43210): a phone number, normalised to E.164;
+    - anything else: a WhatsApp user id (Conversation.wa_user_id), as stored.
+    """
+    text = (text or "").strip()
+    digits_only = text.isascii() and text.isdigit()
+    if digits_only and len(text) <= ID_DIGITS_MAX:
+        return "id", int(text)
+    written_like_a_number = text.isascii() and all(ch.isdigit() or ch in PHONE_SEPARATORS for ch in text)
+    phone_like = text.startswith("+") or (written_like_a_number and any(ch.isdigit() for ch in text))
+    if phone_like:
+        try:
+            return "phone", normalize_phone(text)
+        except InvalidPhone:
+            return "phone", None
+    if not text or len(text) > 128 or "\x00" in text:  # no stored user id is empty, longer, or has a NUL
+        return "wa_user_id", None
+    return "wa_user_id", text
+
+
+REF_FIELDS = {"id": "pk", "phone": "other_party", "wa_user_id": "wa_user_id"}
+
+
+def conversation_by_ref(ref, *, visible=None):
+    """(what the reference was read as, the conversation or None) among the visible ones; one query."""
+    kind, value = conversation_ref(ref)
+    if value is None:
+        return kind, None
+    rows = Conversation.objects.select_related("assignee", "team").filter(visible or Q(), **{REF_FIELDS[kind]: value})
+    return kind, rows.first()

@@ -134,9 +134,12 @@ def with_details(rows):
     return rows.select_related("from_user").prefetch_related("entity_links")
 
 
-def message_page(*, conversation, before=None, limit=50):
-    """A conversation's messages, newest first; `before` is the previous page's last id."""
+def message_page(*, conversation, before=None, limit=50, message_type=None):
+    """A conversation's messages (or those of one type, such as its notes), newest first; `before` is the
+    previous page's last id."""
     rows = Message.objects.filter(conversation=conversation)
+    if message_type is not None:
+        rows = rows.filter(message_type=message_type)
     if before is not None:
         rows = rows.filter(id__lt=before)
     # Uses message_history_idx (conversation, id).

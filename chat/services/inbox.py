@@ -52,6 +52,33 @@ def activity_add(*, conversation, actor, action, sentence, **details):
     return line
 
 
+def _name_to_look_up(value, longest):
+    """The text to look a name up by, or None when no row can have it (too long, a NUL, a lone surrogate)."""
+    text = value if isinstance(value, str) else ""
+    if not text or len(text) > longest or any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text):
+        return None
+    return text
+
+
+def agent_by_username(username):
+    """The chat user with this username (the API's value), or InboxRefused naming the assignee field."""
+    field = get_user_model().USERNAME_FIELD
+    name = _name_to_look_up(username, get_user_model()._meta.get_field(field).max_length or 150)
+    user = get_user_model().objects.filter(**{field: name}).first() if name else None
+    if user is None or not can_use_chat(user):
+        raise InboxRefused("assignee", "There is no colleague of that username who can use the chat.")
+    return user
+
+
+def team_by_name(name):
+    """The team with this name (the API's value), or InboxRefused naming the team field."""
+    name = _name_to_look_up(name, Team._meta.get_field("name").max_length)
+    team = Team.objects.filter(name=name).first() if name else None
+    if team is None:
+        raise InboxRefused("team", "There is no team of that name.")
+    return team
+
+
 def agent_by_id(value):
     """The chat user with this id (a form's value), or InboxRefused naming the assignee field."""
     user = (
@@ -115,18 +142,29 @@ def _assign_sentence(actor, before, after, team_before, team_after, automatic):
     return f"{who} assigned this to {_name(after)}{in_team}"
 
 
-@transaction.atomic
-def conversation_assign(*, conversation, actor, assignee, team):
-    """Give the conversation to an agent and/or a team (None: nobody, no team).
+# conversation_assign's default for a field the caller leaves alone.
+UNCHANGED = object()
 
-    A conversation given to an auto-assigning team without an agent goes to the team's next
-    available member. The assignee must be a chat user. Returns the conversation, updated;
-    no activity line when nothing changed.
+
+@transaction.atomic
+def conversation_assign(*, conversation, actor, assignee=UNCHANGED, team=UNCHANGED):
+    """Give the conversation to an agent and/or a team (None: nobody, no team; UNCHANGED: as it is).
+
+    Given to another team with the agent left unchanged, the conversation stays with its agent
+    only if they are one of the team's members. A conversation given to an auto-assigning team
+    without an agent goes to the team's next available member. The assignee must be a chat user.
+    Returns the conversation, updated; no activity line when nothing changed.
     """
-    if assignee is not None and not can_use_chat(assignee):
+    if assignee is not UNCHANGED and assignee is not None and not can_use_chat(assignee):
         raise InboxRefused("assignee", f"{_name(assignee)} cannot use the chat.")
     row = _locked(conversation)
     before, team_before = row.assignee, row.team
+    team = team_before if team is UNCHANGED else team
+    if assignee is UNCHANGED:
+        assignee = before
+        if assignee is not None and team is not None and team != team_before:
+            # Given to another team: its own members keep it, anyone else hands it over.
+            assignee = assignee if team.members.filter(pk=assignee.pk).exists() else None
     automatic = False
     if assignee is None and team is not None and team.auto_assign and team != team_before:
         assignee = _round_robin(team)

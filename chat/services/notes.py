@@ -29,6 +29,13 @@ def mentioned_users(body, *, author=None):
     return [user for user in users if user != author and can_use_chat(user)]
 
 
+def _same_note(earlier, conversation):
+    """The note an idempotency key already made; the same key on a send or another conversation is refused."""
+    if earlier.message_type != Message.Type.NOTE or earlier.conversation_id != conversation.pk:
+        raise InboxRefused("idempotency_key", "This idempotency key was used for another request; use a new one.")
+    return earlier
+
+
 @transaction.atomic
 def note_add(*, conversation, author, body, entity=None, idempotency_key=None):
     """Add a note to the thread, notify whom it mentions, link it to a record if given."""
@@ -40,7 +47,7 @@ def note_add(*, conversation, author, body, entity=None, idempotency_key=None):
     if idempotency_key:
         earlier = Message.objects.filter(from_user=author, idempotency_key=idempotency_key).first()
         if earlier is not None:
-            return earlier
+            return _same_note(earlier, conversation)
     note = Message(
         conversation=conversation,
         direction=Message.Direction.INTERNAL,
@@ -55,7 +62,7 @@ def note_add(*, conversation, author, body, entity=None, idempotency_key=None):
             note.save()
     except IntegrityError:
         if idempotency_key:
-            return Message.objects.get(from_user=author, idempotency_key=idempotency_key)
+            return _same_note(Message.objects.get(from_user=author, idempotency_key=idempotency_key), conversation)
         raise
     mentioned = mentioned_users(body, author=author)
     Mention.objects.bulk_create([Mention(message=note, user=user) for user in mentioned])

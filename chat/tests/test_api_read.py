@@ -230,6 +230,11 @@ def test_it_lists_templates_with_their_parameter_count(api_client, django_assert
     assert [row["name"] for row in approved] == ["welcome"]
 
 
+def test_it_names_a_template_status_the_database_cannot_compare(api_client):
+    response = api_client.get("/api/whatsapp/templates", {"status": "APPROVED\x00"})
+    assert (response.status_code, response.json()["field"]) == (400, "status")
+
+
 # --- stats ------------------------------------------------------------------------------
 
 
