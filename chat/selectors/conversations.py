@@ -289,3 +289,19 @@ def conversation_by_ref(ref, *, visible=None):
         return kind, None
     rows = Conversation.objects.select_related("assignee", "team").filter(visible or Q(), **{REF_FIELDS[kind]: value})
     return kind, rows.first()
+
+
+def conversation_for_phone(text):
+    """The conversation with this number (any common form a person types) or WhatsApp user id, or None.
+
+    What New chat looks up: a typed number is never read as a conversation id (conversation_ref is the API's).
+    """
+    try:
+        phone = normalize_phone(text)
+    except InvalidPhone:
+        phone = None
+    if phone:
+        found = Conversation.objects.filter(other_party=phone).first()
+        if found is not None:
+            return found
+    return Conversation.objects.filter(wa_user_id=(text or "").strip()[:128]).first() if text else None
