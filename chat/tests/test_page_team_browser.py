@@ -1,6 +1,7 @@
 """Two colleagues share one conversation, each in a browser of their own (two Chromium contexts
-against one live server): a hand-over, the new owner hearing of it, a private note with a mention
-going back, and the customer's reply bringing a resolved conversation back to both."""
+against one live server): one starts it with a new number by template, the other sees it; a
+hand-over, the new owner hearing of it, a private note with a mention going back, and the
+customer's reply bringing a resolved conversation back to both."""
 
 import re
 
@@ -8,13 +9,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from chat.models import Agent, Conversation
+from chat.models import Agent, Conversation, MessageTemplate
 from chat.services import message_receive
-from chat.tests.conftest import make_conversation, make_message
 from chat.tests.test_page_browser import POLL_WAIT, expect, open_chat
 from conftest import agents_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+CUSTOMER = "+12025550123"
 
 # Headless Chromium has no notification centre: the page's `new Notification(...)` calls are kept
 # in a list the test reads. Injected before any page script runs, outside the page's CSP.
@@ -54,20 +55,37 @@ def notified(page):
 
 
 def test_two_colleagues_hand_over_a_conversation_and_talk_about_it_in_notes(browser, live_server, agent, ravi, shots):
-    asha = make_conversation(inbound_ago=timezone.timedelta(minutes=5))
-    make_message(asha, message_body="Where is my order?")
+    welcome = MessageTemplate.objects.create(
+        name="welcome_back",
+        language="en_US",
+        status="APPROVED",
+        components=[{"type": "BODY", "text": "Hello {{1}}, your order is on its way."}],
+    )
     alice = signed_in(browser, live_server, "alice", "alice-password-1")
     other = signed_in(browser, live_server, "ravi", "ravi-password-1", notifications=True)
 
-    # Both see the customer's unassigned conversation; Ravi moves to the Mine filter.
-    for page in (alice, other):
-        expect(page.locator(".conversation-row", has_text="Asha Patel").locator(".badge")).to_have_text("1")
+    # Alice starts a conversation with a new number by template.
+    alice.fill("#chat-search", "+1 202 555 0123")
+    alice.locator(".new-chat-offer a").click()
+    expect(alice.locator(".new-chat-header")).to_contain_text("Message +1 202 555 0123")
+    alice.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
+    alice.select_option("select[name=template]", str(welcome.pk))
+    alice.fill("input[name=body_1]", "Asha")
+    alice.locator(".send-template").click()
+    expect(alice.locator(".msg-outbound", has_text="Hello Asha, your order is on its way.")).to_be_visible()
+    alice.fill("#chat-search", "")
+    customer = Conversation.objects.get(other_party=CUSTOMER)
+
+    # Ravi sees it in All, unassigned; under Mine there is nothing yet.
+    row = other.locator(f"#conversation-{customer.pk}")
+    expect(row).to_contain_text("You: Hello Asha", timeout=POLL_WAIT)
+    other.screenshot(path=shots / "team-ravi-sees-new-chat.png")
     other.locator(".owner-filters").get_by_role("link", name=re.compile("^Mine")).click()
     expect(other.locator(".conversation-row")).to_have_count(0)
 
     # Alice hands it to Ravi from the Assign… menu.
-    open_chat(alice, "Asha Patel")
     header = alice.locator("#pane-header")
+    expect(header).to_contain_text(CUSTOMER)
     header.locator("summary", has_text="Assign…").click()
     header.get_by_role("button", name="Ravi").click()
     expect(header).to_contain_text("Assigned to Ravi")
@@ -75,14 +93,14 @@ def test_two_colleagues_hand_over_a_conversation_and_talk_about_it_in_notes(brow
 
     # Ravi hears of it without reloading: the row shows up under Mine, the tab title counts it,
     # and one desktop notification names who gave it to him.
-    expect(other.locator(".conversation-row", has_text="Asha Patel")).to_be_visible(timeout=POLL_WAIT)
+    expect(row).to_be_visible(timeout=POLL_WAIT)
     expect(other).to_have_title(re.compile(r"^\(\d+\) "), timeout=POLL_WAIT)
     other.wait_for_function("window.__notified.length > 0", timeout=POLL_WAIT)
     assert [n["title"] for n in notified(other)] == ["alice gave you a conversation"]
     other.screenshot(path=shots / "team-ravi-handed-over.png")
 
     # Ravi answers Alice in a private note; Alice's open pane shows it, her name highlighted.
-    open_chat(other, "Asha Patel")
+    open_chat(other, CUSTOMER)
     expect(other.locator(".owner-filters .active")).to_have_text(re.compile("^Mine"))  # opening keeps the filter
     other.get_by_role("tab", name="Private note").click()
     note_box = other.locator(".note-text")
@@ -100,10 +118,10 @@ def test_two_colleagues_hand_over_a_conversation_and_talk_about_it_in_notes(brow
     expect(header.get_by_role("button", name="Reopen")).to_be_visible(timeout=POLL_WAIT)
     message_receive(
         wamid="wamid.AGAIN1",
-        phone=asha.other_party,
+        phone=CUSTOMER,
         user_id="",
-        name="",
-        sender=asha.other_party,
+        name="Asha Patel",
+        sender=CUSTOMER,
         at=timezone.now(),
         fields={"message_type": "text", "message_body": "It has not come yet"},
     )
@@ -111,6 +129,6 @@ def test_two_colleagues_hand_over_a_conversation_and_talk_about_it_in_notes(brow
         expect(page.locator(".activity-line", has_text="Reopened: the customer wrote")).to_be_visible(timeout=POLL_WAIT)
         expect(page.locator("#pane-header").get_by_role("button", name="Resolve")).to_be_visible(timeout=POLL_WAIT)
     other.screenshot(path=shots / "team-ravi-reopened.png")
-    assert Conversation.objects.get(pk=asha.pk).assignee == ravi
+    assert Conversation.objects.get(pk=customer.pk).assignee == ravi
     # Ravi was looking at the conversation when the customer wrote: nothing more popped up.
     assert len(notified(other)) == 1
