@@ -12,6 +12,7 @@ urlpatterns = [
     path("whatsapp-chat/c/<int:pk>/", views.conversation, name="conversation"),
     path("whatsapp-chat/c/<int:pk>/poll", views.conversation_poll, name="conversation_poll"),
     path("whatsapp-chat/c/<int:pk>/older", views.conversation_older, name="conversation_older"),
+    path("whatsapp-chat/c/<int:pk>/newer", views.conversation_newer, name="conversation_newer"),
     path("whatsapp-chat/c/<int:pk>/composer", views.composer, name="composer"),
     path("whatsapp-chat/c/<int:pk>/send", views.message_send, name="message_send"),
     path("whatsapp-chat/c/<int:pk>/assign", views.conversation_assign, name="conversation_assign"),

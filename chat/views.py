@@ -34,7 +34,7 @@ from chat.message_templates import (
     template_start,
 )
 from chat.models import Agent, Conversation, Message, MessageTemplate, Team
-from chat.phones import InvalidPhone, normalize_phone, phone_display
+from chat.phones import InvalidPhone, looks_like_phone, normalize_phone, phone_display
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.presence import presence_mark, presence_sentence
 from chat.selectors.conversations import (
@@ -50,7 +50,14 @@ from chat.selectors.conversations import (
     new_chat_offer,
     notify_state,
 )
-from chat.selectors.messages import message_for_bubble, message_history, messages_changed
+from chat.selectors.messages import (
+    message_around,
+    message_for_bubble,
+    message_history,
+    message_newer,
+    messages_changed,
+)
+from chat.selectors.search import message_search
 from chat.selectors.templates import approved_templates
 from chat.services import inbox, notes
 from chat.services.inbox import agent_by_id
@@ -154,6 +161,8 @@ def _sidebar_context(request, active_id=None):
             ),
         ],
         "new_chat_offer": new_chat_offer(query),
+        # Words in messages, across every status the user may see: not for a number being typed.
+        "message_hits": message_search(query=query, visible=visible) if not looks_like_phone(query) else [],
         "active_id": active_id,
         "sidebar_since": cursor_now(),
         "sidebar_limit": limit,
@@ -213,14 +222,23 @@ def _template_fields_context(template, data=None):
     }
 
 
-def _pane_context(conversation, since):
-    messages, has_more = message_history(conversation=conversation)
+def _pane_context(conversation, since, found=None):
+    """The pane: the newest bubbles, or (found, a search hit's id) a window on the history at that message."""
     newest = Message.objects.filter(conversation=conversation).aggregate(newest=Max("id"))["newest"] or 0
+    has_newer = False
+    if found is not None:
+        messages, has_more, has_newer = message_around(conversation=conversation, message_id=found)
+        found = found if any(m.pk == found for m in messages) else None
+    else:
+        messages, has_more = message_history(conversation=conversation)
     return {
         "conversation": conversation,
         "messages": messages,
         "has_more": has_more,
         "oldest_id": messages[0].pk if messages else 0,
+        "has_newer": has_newer,
+        "newest_shown": messages[-1].pk if messages else 0,
+        "found_id": found,
         "after": newest,
         "since": since,
         **_composer_context(conversation),
@@ -261,7 +279,7 @@ def _conversation_response(request, chat):
     context = {
         **_base_context(request),
         **_sidebar_context(request, chat.pk),
-        **_pane_context(chat, since),
+        **_pane_context(chat, since, found=_int_param(request, "message")),
         "poll_pass": poll_pass_issue(request, chat),
     }
     if _is_partial(request):
@@ -348,6 +366,25 @@ def conversation_older(request, pk):
         "oldest_id": messages[0].pk if messages else before,
     }
     return render(request, "chat/_older.html", context)
+
+
+@chat_user_required
+@require_GET
+def conversation_newer(request, pk):
+    """Below a search hit: the 50 bubbles after `after` up to `upto` (the newest when the page opened)."""
+    chat = get_conversation_for_user(request.user, pk)
+    after, upto = _int_param(request, "after"), _int_param(request, "upto")
+    if after is None or upto is None:
+        raise BadRequest("after and upto are required.")
+    messages, has_newer = message_newer(conversation=chat, after_id=after, upto_id=upto)
+    context = {
+        "conversation": chat,
+        "messages": messages,
+        "has_newer": has_newer,
+        "newest_shown": messages[-1].pk if messages else after,
+        "after": upto,
+    }
+    return render(request, "chat/_newer.html", context)
 
 
 @chat_user_required

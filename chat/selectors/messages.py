@@ -81,6 +81,28 @@ def message_history(*, conversation, before_id=None, limit=HISTORY_PAGE):
     return messages_decorate(page), has_more
 
 
+FOUND_CONTEXT = 10  # bubbles shown above a message a search jumped to
+
+
+def message_around(*, conversation, message_id, limit=HISTORY_PAGE):
+    """A window on the history at message_id (a search hit): a few bubbles before it, it, and up to
+    `limit` after. Returns (bubbles oldest first, more before, more after); two keyset queries."""
+    rows = bubble_rows().filter(conversation=conversation)
+    before = list(rows.filter(id__lte=message_id).order_by("-id")[: FOUND_CONTEXT + 2])
+    after = list(rows.filter(id__gt=message_id).order_by("id")[: limit + 1])
+    has_older, has_newer = len(before) > FOUND_CONTEXT + 1, len(after) > limit
+    page = before[: FOUND_CONTEXT + 1][::-1] + after[:limit]
+    return messages_decorate(page), has_older, has_newer
+
+
+def message_newer(*, conversation, after_id, upto_id, limit=HISTORY_PAGE):
+    """The bubbles after after_id up to upto_id (the newest when the page opened; the poll shows what
+    came later), oldest first, and whether more remain in that range."""
+    rows = bubble_rows().filter(conversation=conversation, id__gt=after_id, id__lte=upto_id)
+    page = list(rows.order_by("id")[: limit + 1])
+    return messages_decorate(page[:limit]), len(page) > limit
+
+
 def message_for_bubble(*, message_id):
     rows = messages_decorate(bubble_rows().filter(pk=message_id))
     return rows[0] if rows else None

@@ -29,6 +29,17 @@
     if (box) box.scrollTop = box.scrollHeight;
   }
 
+  // A pane opened at a search hit (data-found) shows that bubble, marked, instead of the newest.
+  function toFoundOrBottom() {
+    var pane = document.getElementById("pane");
+    var found = pane && pane.getAttribute("data-found");
+    var bubble = found && document.getElementById("m-" + found);
+    if (!bubble) { stick = true; toBottom(); return; }
+    stick = false;
+    bubble.classList.add("msg-found");
+    bubble.scrollIntoView({ block: "center" });
+  }
+
   document.addEventListener("scroll", function (event) {
     var box = event.target;
     if (!box || box.id !== "messages") return;
@@ -85,7 +96,7 @@
   document.addEventListener("htmx:afterSwap", markDays);
   document.addEventListener("htmx:oobAfterSwap", markDays);
 
-  document.addEventListener("DOMContentLoaded", toBottom);
+  document.addEventListener("DOMContentLoaded", toFoundOrBottom);
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "older" && messages()) {
@@ -101,8 +112,7 @@
       if (box) box.scrollTop = box.scrollHeight - fromBottom;
       fromBottom = null;
     } else if (target.id === "pane") {
-      stick = true;
-      toBottom();
+      toFoundOrBottom();
       var text = target.querySelector(".composer-text");
       if (text && window.matchMedia("(min-width: 801px)").matches) text.focus();
     }
@@ -125,6 +135,9 @@
     var shown = list.querySelectorAll(".msg");
     // Older than what is loaded: scrolling up will load it in its place.
     if (shown.length && Number(shown[0].dataset.id) > id && document.getElementById("older")) return;
+    // Between a search hit's window and the newest: the newer loader will bring it.
+    var newer = document.getElementById("newer");
+    if (newer && id > Number(newer.dataset.after) && id <= Number(newer.dataset.upto)) return;
     var next = Array.prototype.find.call(shown, function (m) { return Number(m.dataset.id) > id; });
     bubble.removeAttribute("hx-swap-oob");
     list.insertBefore(bubble, next || null);
