@@ -157,6 +157,9 @@ def inbox(_options):
                 ("snoozed", "status=snoozed&owner=all"),
             )
         },
+        # Words in messages (chat.selectors.search): a word in about one text message in twelve, and one in none.
+        "search: a word in many messages": (url("chat:sidebar", query="q=quotation"), headers_page),
+        "search: a word in no message": (url("chat:sidebar", query="q=zeppelin"), headers_page),
         "open conversation (newest 50)": (url("chat:conversation", b), headers_page),
         "poll, nothing new": (poll, headers_page),
         # A client that saw the message before the newest polled before the newest arrived: its cursor is
