@@ -738,7 +738,8 @@ def report(meta, ingest, check, inbox, sends, memory, notes):
         for name in ("search: a word in many messages", "search: a word in no message"):
             if large[1].get(name):
                 figure = Figure([r["p50_ms"] for r in large[1][name]], "ms")
-                lines.append(f"- {name} at {large[0]['messages']:,} messages (target p50 < 100 ms): **{figure.text()}**")
+                at = f"{large[0]['messages']:,} messages"
+                lines.append(f"- {name} at {at} (target p50 < 100 ms): **{figure.text()}**")
         lines.append("")
     if sends:
         lines += [

@@ -136,6 +136,8 @@ def _assign_sentence(actor, before, after, team_before, team_after, automatic):
             return f"{who} removed this from {team_before.name}"
         return f"{who} gave this to {team_after.name}"
     if before is not None and before != after:
+        if before == actor:
+            return f"{who} handed this to {_name(after)}{in_team}"
         return f"{who} transferred this from {_name(before)} to {_name(after)}{in_team}"
     if after == actor and actor is not None:
         return f"{who} took this conversation{in_team}"

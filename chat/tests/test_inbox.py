@@ -68,11 +68,13 @@ def test_assigning_taking_transferring_and_unassigning_each_leave_an_activity_li
     conversation_assign(conversation=chat, actor=agent, assignee=agent, team=None)
     conversation_assign(conversation=chat, actor=agent, assignee=ravi, team=None)
     conversation_assign(conversation=chat, actor=ravi, assignee=ravi, team=None)  # no change: no line
+    conversation_assign(conversation=chat, actor=meena, assignee=agent, team=None)
     conversation_assign(conversation=chat, actor=meena, assignee=None, team=None)
     assert activity(chat) == [
         "alice took this conversation",
-        "alice transferred this from alice to Ravi",
-        "Meena unassigned Ravi",
+        "alice handed this to Ravi",
+        "Meena transferred this from Ravi to alice",
+        "Meena unassigned alice",
     ]
     chat.refresh_from_db()
     assert chat.assignee is None

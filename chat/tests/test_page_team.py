@@ -106,7 +106,7 @@ def test_transferring_to_a_colleague_tells_them(agent_client, agent, ravi):
     url = reverse("chat:conversation_assign", args=[chat.pk])
     header = agent_client.post(url, {"assignee": ravi.pk}, **HTMX).content.decode()
     assert "Assigned to Ravi" in header
-    assert lines(chat) == ["alice transferred this from alice to Ravi"]
+    assert lines(chat) == ["alice handed this to Ravi"]
     assert Mention.objects.filter(user=ravi, seen_at=None, message__conversation=chat).count() == 1
     assert not Mention.objects.filter(user=agent).exists()
 
