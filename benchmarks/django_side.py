@@ -182,6 +182,59 @@ def inbox(_options):
     }
 
 
+# What the in-process table measures: the pages staff wait on, against the logged-in floor.
+CPU_BASELINE = "trivial view, logged in (session, user, permission)"
+CPU_ENDPOINTS = (
+    CPU_BASELINE,
+    "sidebar first page",
+    "open conversation (newest 50)",
+    "poll, one new message",
+    "entity view",
+)
+BUBBLE = b'class="msg msg-'  # one per bubble (notes and activity lines included) in a page's HTML
+
+
+def cpu(options):
+    """CPU time per request in this process (Django's test client: every middleware, the session in
+    Redis, PostgreSQL on loopback, no HTTP server), median of --runs after a warm-up, with the HTML
+    size per bubble. Excludes the database's own CPU: this is what a web worker spends."""
+    import statistics
+    import time
+
+    from django.test import Client
+
+    described = inbox(options)["endpoints"]
+    client = Client()
+    results = {}
+    for name in CPU_ENDPOINTS:
+        endpoint = described[name]
+        if endpoint["url"] is None:
+            continue
+        headers = dict(header.split(": ", 1) for header in endpoint["headers"])
+        name_, value = headers.pop("Cookie").split("=", 1)
+        client.cookies[name_] = value
+        extra = {"HTTP_HX_REQUEST": headers["HX-Request"]} if "HX-Request" in headers else {}
+        for _ in range(options.warmup):
+            client.get(endpoint["url"], **extra)
+        spent = []
+        for _ in range(options.runs):
+            started = time.process_time()
+            response = client.get(endpoint["url"], **extra)
+            spent.append((time.process_time() - started) * 1000)
+        body = response.content
+        bubbles = body.count(BUBBLE)
+        results[name] = {
+            "status": response.status_code,
+            "cpu_ms": statistics.median(spent),
+            "cpu_ms_min": min(spent),
+            "cpu_ms_max": max(spent),
+            "bytes": len(body),
+            "bubbles": bubbles,
+            "bytes_per_bubble": len(body) / bubbles if bubbles else None,
+        }
+    return results
+
+
 def ingest_snapshot(options):
     """Counts that prove each delivery of a run stored once and processed once."""
     prefix = options.prefix
@@ -270,6 +323,9 @@ def main(argv):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("inbox")
+    cpu_parser = sub.add_parser("cpu", help="CPU per request in-process, for the pages staff wait on")
+    cpu_parser.add_argument("--runs", type=int, default=50)
+    cpu_parser.add_argument("--warmup", type=int, default=5)
     snap = sub.add_parser("ingest-snapshot")
     snap.add_argument("--prefix", required=True)
     snap.add_argument("--since", required=True)
@@ -291,6 +347,7 @@ def main(argv):
     options = parser.parse_args(argv)
     action = {
         "inbox": inbox,
+        "cpu": cpu,
         "ingest-snapshot": ingest_snapshot,
         "queue-sends": queue_sends,
         "send-progress": send_progress,

@@ -532,7 +532,52 @@ def measure_inbox(procs, databases, settings):
                         args=endpoint["headers"], seconds=settings.inbox_seconds, connections=4,
                     )
                 )  # fmt: skip
+    for info, _, _, database in sides:
+        log(f"inbox at {info['messages']:,} messages: CPU per request in-process")
+        info["cpu"] = django_side(database, "cpu", "--runs", settings.cpu_runs)
     return [(info, figures) for info, _, figures, _ in sides]
+
+
+# What issue 19 asks of each page, as multiples of the logged-in trivial view's CPU (and HTML per bubble).
+CPU_TARGETS = {
+    "sidebar first page": (3, None),
+    "open conversation (newest 50)": (6, 600),
+    "poll, one new message": (3, None),
+    "entity view": (6, 600),
+}
+
+
+def cpu_lines(small, large):
+    """The in-process CPU table: what a web worker spends per request, against the logged-in floor."""
+    if "cpu" not in small[0] or "cpu" not in large[0]:
+        return []
+    sizes = [(info["messages"], info["cpu"]) for info, _ in (small, large)]
+    floor = "trivial view, logged in (session, user, permission)"
+    lines = [
+        "### CPU per request in-process",
+        "",
+        "Django's test client in one process (every middleware, the session in Redis, PostgreSQL on loopback, no HTTP "
+        "server): the CPU time a web worker spends per request, median of the runs; the database's own CPU is not in "
+        "it. Multiples are of the logged-in trivial view measured in the same process.",
+        "",
+        f"| endpoint | CPU at {sizes[0][0]:,} | CPU at {sizes[1][0]:,} | x floor at {sizes[0][0]:,} "
+        f"| x floor at {sizes[1][0]:,} | HTML per bubble | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in sizes[0][1]:
+        cells = []
+        for _, figures in sizes:
+            row, base = figures.get(name), figures.get(floor)
+            cells.append((row, row["cpu_ms"] / base["cpu_ms"] if row and base and base["cpu_ms"] else None))
+        (a, ra), (b, rb) = cells
+        if not a or not b:
+            continue
+        per_bubble = f"{a['bytes_per_bubble']:.0f} B ({a['bubbles']} bubbles)" if a["bytes_per_bubble"] else ""
+        times, bytes_cap = CPU_TARGETS.get(name, (None, None))
+        target = (f"<= {times}x" if times else "floor") + (f", <= {bytes_cap} B per bubble" if bytes_cap else "")
+        spent = f"{a['cpu_ms']:.1f} ms | {b['cpu_ms']:.1f} ms | {ra:.1f}x | {rb:.1f}x"
+        lines.append(f"| {name} | {spent} | {per_bubble} | {target} |")
+    return [*lines, ""]
 
 
 # --- Measure 3: sending ------------------------------------------------------------
@@ -741,6 +786,7 @@ def report(meta, ingest, check, inbox, sends, memory, notes):
                 at = f"{large[0]['messages']:,} messages"
                 lines.append(f"- {name} at {at} (target p50 < 100 ms): **{figure.text()}**")
         lines.append("")
+        lines += cpu_lines(small, large)
     if sends:
         lines += [
             "## 3. Sending",
@@ -806,6 +852,7 @@ class Settings:
         self.pool_per_second = 5000
         self.warmup_seconds = 2 if quick else 4
         self.inbox_seconds = 2 if quick else 5
+        self.cpu_runs = 10 if quick else 50  # in-process requests per endpoint for the CPU table
         self.drain_timeout = 120 if quick else 600
         # At least as many conversations as the sidebar's first page (chat.selectors.conversations.SIDEBAR_LIMIT, 50),
         # so the small and the large database render the same number of sidebar rows.
