@@ -501,6 +501,10 @@ def test_the_thread_shows_a_chip_for_each_day_and_runs_of_bubbles_from_one_side(
     expect(page.locator(".msg", has_text="Our answer")).not_to_have_class(re.compile(r"msg-continued"))
     expect(second.locator(".meta time")).to_have_text("12:01")  # the chip says the day; the bubble the time
     page.screenshot(path=shots / "thread-days.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(chips.last).to_be_in_viewport()
+    page.screenshot(path=shots / "thread-days-phone.png")
+    page.set_viewport_size({"width": 1280, "height": 720})
 
     # A poll brings today's next message and a late one stamped yesterday: neither adds a chip.
     make_message(asha, message_body="Are you there?")

@@ -34,6 +34,11 @@ def test_a_search_finds_an_old_message_and_opens_the_conversation_there(page, li
     assert re.search(r"\?message=\d+$", page.url)
     expect(page.locator("#message-list .msg")).to_have_count(61)  # ten before, the hit, fifty after
     page.screenshot(path=shots / "search-jumped.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    found.scroll_into_view_if_needed()
+    expect(found).to_be_in_viewport()
+    page.screenshot(path=shots / "search-jumped-phone.png")
+    page.set_viewport_size({"width": 1280, "height": 720})
 
     # Scrolling down brings the newer pages until the newest; then the poll carries on below them.
     for _ in range(4):
