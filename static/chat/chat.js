@@ -428,6 +428,12 @@
     var below = room.bottom - menu.getBoundingClientRect().bottom;
     var above = menu.getBoundingClientRect().top - room.top;
     if (panel.getBoundingClientRect().bottom > room.bottom && above > below) menu.classList.add("opens-up");
+    // On a narrow screen the panel may stick out at a side: slide it back inside the thread.
+    panel.style.transform = "";
+    var edge = panel.getBoundingClientRect();
+    var shift = Math.min(0, room.right - 8 - edge.right);
+    shift = Math.max(shift, room.left + 8 - edge.left);
+    if (shift) panel.style.transform = "translateX(" + Math.round(shift) + "px)";
   }, true);
 
   // A bubble's menu: Reply, the reactions and Copy text come from one shared copy in the pane
