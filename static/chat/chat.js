@@ -486,8 +486,8 @@
     var kind = (row.querySelector(".bubble").className.match(/\bbubble-(\w+)/) || [])[1] || "message";
     var text = bubbleText(row) || kind.charAt(0).toUpperCase() + kind.slice(1);
     strip.querySelector("[name=reply_to]").value = row.getAttribute("data-id");
-    var quote = strip.querySelector(".quote");
-    quote.className = "quote quote-" + (outbound ? "outbound" : "inbound");
+    var quote = strip.querySelector(".reply-quote");
+    quote.className = "reply-quote quote-" + (outbound ? "outbound" : "inbound");
     quote.querySelector(".quote-who").textContent = outbound ? "You" : strip.getAttribute("data-customer");
     quote.querySelector(".quote-text").textContent = text.length > 160 ? text.slice(0, 159) + "…" : text;
     strip.hidden = false;
