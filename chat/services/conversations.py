@@ -203,7 +203,7 @@ def _cache_call(call, *args):
         return None
 
 
-def _typing_key(conversation_id):
+def typing_indicator_key(conversation_id):
     return f"chat:typing-indicator:{int(conversation_id)}"
 
 
@@ -217,7 +217,7 @@ def conversation_typing_indicator(*, conversation):
     """
     if not conversation.service_window_open():
         return False
-    key = _typing_key(conversation.pk)
+    key = typing_indicator_key(conversation.pk)
     if _cache_call(cache.get, key):
         return False
     newest = (

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import REACTION_EMOJIS, SendRefused, message_react
-from chat.services.conversations import _typing_key
+from chat.services.conversations import typing_indicator_key
 from chat.tests.conftest import make_conversation, make_message
 from integrations.tasks import message_send_task, message_typing_task
 
@@ -44,7 +44,7 @@ def presence(client, chat, typing="1"):
 
 
 def fresh_typing(chat):
-    cache.delete(_typing_key(chat.pk))
+    cache.delete(typing_indicator_key(chat.pk))
 
 
 # --- the menu's markup ------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """Reply, react and copy from a bubble's menu in Chromium, at desktop and phone sizes, sent through the simulator."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from chat.models import Message
+from chat.services.conversations import typing_indicator_key
 from chat.tests.conftest import CHROMIUM, make_conversation, make_message
 from chat.tests.test_page_browser import log_in, open_chat
 from integrations.tasks import message_send_task
@@ -40,6 +43,7 @@ def reply_and_react(page, live_server, agent, whatsapp, shots, size):
     asha = make_conversation(inbound_ago=timezone.timedelta(hours=1))
     make_message(asha, "outbound", message_body="Your table for four is booked for 8 pm.")
     question = make_message(asha, message_body="Can we bring the dog? 🐕", read=True)
+    cache.delete(typing_indicator_key(asha.pk))
     log_in(page, live_server, agent)
     open_chat(page, "Asha Patel")
 
@@ -66,6 +70,11 @@ def reply_and_react(page, live_server, agent, whatsapp, shots, size):
     open_menu(page, question).locator(".act-reply").click()
     box = page.locator("#composer .composer-text")
     box.fill("Of course, dogs are welcome on the terrace.")
+    # Typing was reported (the presence signal), and the customer's "typing…" is booked for 20 s.
+    deadline = time.monotonic() + 5
+    while cache.get(typing_indicator_key(asha.pk)) != question.pk and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cache.get(typing_indicator_key(asha.pk)) == question.pk
     box.press("Enter")
     mine = page.locator(".msg-outbound", has_text="dogs are welcome")
     expect(mine).to_be_visible(timeout=POLL_WAIT)
