@@ -137,3 +137,15 @@ def test_copy_text_puts_the_bubbles_text_on_the_clipboard_and_unsent_messages_of
     expect(pending.locator(".act-reply")).to_be_hidden()
     expect(pending.locator(".react-form")).to_be_hidden()
     expect(page.locator(".msg-menu[open]")).to_have_count(1)  # opening one closed the other
+
+
+def test_outside_the_window_the_menu_offers_no_reply_or_reaction(page, live_server, agent):
+    ben = make_conversation(phone="+14155550123", name="Ben Ode", inbound_ago=timezone.timedelta(days=2))
+    old = make_message(ben, message_body="Thanks for yesterday", apply=False)
+    log_in(page, live_server, agent)
+    open_chat(page, "Ben Ode")
+    bubble = open_menu(page, old)
+    expect(bubble.locator(".act-reply")).to_be_hidden()
+    expect(bubble.locator(".react-form")).to_be_hidden()
+    expect(bubble.locator(".act-copy")).to_be_visible()
+    expect(bubble.locator(".link-form")).to_be_visible()

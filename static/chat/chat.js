@@ -449,10 +449,13 @@
     if (link) panel.appendChild(link);
     menu.querySelector("summary").after(panel);
     panel.querySelector("[name=message]").value = row.getAttribute("data-id");
-    var known = row.hasAttribute("data-wa");
+    // Outside the 24-hour window (the composer offers templates only, no quote strip) WhatsApp takes
+    // neither a reply nor a reaction; the server refuses them too.
+    var known = row.hasAttribute("data-wa") && Boolean(document.querySelector("#composer .reply-strip"));
     panel.querySelector(".react-form").hidden = !known;
     panel.querySelector(".act-reply").hidden = !known;
-    panel.querySelector(".act-copy").hidden = !row.querySelector(".bubble > .text, .bubble > .caption");
+    // The clipboard needs a secure context (https, or localhost).
+    panel.querySelector(".act-copy").hidden = !navigator.clipboard || !row.querySelector(".bubble > .text");
     var mine = row.querySelector(".reaction-outbound");
     panel.querySelectorAll(".react").forEach(function (button) {
       var chosen = Boolean(mine) && mine.textContent === button.value;
@@ -471,7 +474,7 @@
   }, true);
 
   function bubbleText(row) {
-    var text = row.querySelector(".bubble > .text, .bubble > .caption");
+    var text = row.querySelector(".bubble > .text");
     return text ? text.innerText.trim() : "";
   }
 
