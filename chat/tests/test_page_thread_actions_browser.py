@@ -149,3 +149,17 @@ def test_outside_the_window_the_menu_offers_no_reply_or_reaction(page, live_serv
     expect(bubble.locator(".react-form")).to_be_hidden()
     expect(bubble.locator(".act-copy")).to_be_visible()
     expect(bubble.locator(".link-form")).to_be_visible()
+
+
+def test_a_hostile_name_and_text_stay_text_in_the_reply_strip(page, live_server, agent):
+    hostile = '<img src=x id=pwned onerror="document.body.dataset.pwned=1">'
+    eve = make_conversation(name=f"Eve {hostile}", inbound_ago=timezone.timedelta(hours=1))
+    question = make_message(eve, message_body=f"Hi {hostile} there")
+    log_in(page, live_server, agent)
+    open_chat(page, "Eve")
+    open_menu(page, question).locator(".act-reply").click()
+    strip = page.locator("#composer .reply-strip")
+    expect(strip.locator(".quote-who")).to_have_text(f"Eve {hostile}")
+    expect(strip.locator(".quote-text")).to_have_text(f"Hi {hostile} there")
+    assert page.locator("#pwned").count() == 0
+    assert page.evaluate("document.body.dataset.pwned") is None
