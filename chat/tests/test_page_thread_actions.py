@@ -12,7 +12,7 @@ from django.utils import timezone
 from chat.models import Message
 from chat.services import REACTION_EMOJIS, SendRefused, message_react
 from chat.services.conversations import typing_indicator_key
-from chat.tests.conftest import make_conversation, make_message
+from chat.tests.conftest import backdate, make_conversation, make_message
 from integrations.tasks import message_send_task, message_typing_task
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -135,6 +135,17 @@ def test_a_new_emoji_replaces_ours_and_an_empty_one_removes_it(agent_client, cha
     assert type(chat).objects.get(pk=chat.pk).last_message_preview == preview  # a removal shows nothing new
     assert [m.message_body for m in Message.objects.filter(direction="outbound").order_by("id")] == ["👍", "🙏", ""]
     assert len(enqueued["send"]) == 3
+
+
+def test_a_colleagues_poll_redraws_the_bubble_with_our_reaction(agent_client, chat, enqueued):
+    question = make_message(chat, message_body="Thanks!")
+    backdate(chat, question)
+    since = timezone.now().isoformat()
+    react(agent_client, chat, question, "😂")
+    url = reverse("chat:conversation_poll", args=[chat.pk])
+    body = agent_client.get(url, {"after": question.pk, "since": since, "open": 1}, **HTMX).content.decode()
+    assert f'id="m-{question.pk}"' in body
+    assert '<span class="reaction reaction-outbound" title="You">😂</span>' in body
 
 
 def test_a_refused_reaction_says_why_on_the_bubble(agent_client, chat, enqueued):
