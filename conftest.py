@@ -65,11 +65,12 @@ def api_client(agent):
 
 @pytest.fixture
 def enqueued(monkeypatch):
-    """What services hand to the worker after commit: {"send": [ids], "mark_read": [ids], "fetch": [ids]}.
+    """What services hand to the worker after commit: {"send": [ids], "mark_read": [ids], "typing": [ids],
+    "fetch": [ids]}.
 
     The Celery tasks run in worker processes; API tests check what is enqueued.
     """
-    calls = {"send": [], "mark_read": [], "fetch": []}
+    calls = {"send": [], "mark_read": [], "typing": [], "fetch": []}
 
     class Recorder:
         def __init__(self, name):
@@ -80,6 +81,7 @@ def enqueued(monkeypatch):
 
     monkeypatch.setattr(integrations.tasks, "message_send_task", Recorder("send"), raising=False)
     monkeypatch.setattr(integrations.tasks, "message_mark_read_task", Recorder("mark_read"), raising=False)
+    monkeypatch.setattr(integrations.tasks, "message_typing_task", Recorder("typing"), raising=False)
     monkeypatch.setattr(integrations.tasks, "message_fetch_media_task", Recorder("fetch"))
     return calls
 

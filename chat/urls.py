@@ -21,6 +21,7 @@ urlpatterns = [
     path("whatsapp-chat/c/<int:pk>/unread", views.conversation_unread, name="conversation_unread"),
     path("whatsapp-chat/c/<int:pk>/note", views.note_add, name="note_add"),
     path("whatsapp-chat/c/<int:pk>/presence", views.conversation_presence, name="conversation_presence"),
+    path("whatsapp-chat/c/<int:pk>/react", views.message_react, name="message_react"),
     path("whatsapp-chat/notifications", views.notification_settings, name="notification_settings"),
     path("whatsapp-chat/m/<int:message_id>/retry", views.message_retry, name="message_retry"),
     path("whatsapp-chat/media/<int:message_id>", views.media, name="media"),

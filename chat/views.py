@@ -174,10 +174,11 @@ def _window_open(conversation):
     return conversation.service_window_open() or not settings.WHATSAPP_ENFORCE_SERVICE_WINDOW
 
 
-def _composer_context(conversation, *, form=None, entity=None, template_form=None, error="", to=None):
+def _composer_context(conversation, *, form=None, entity=None, template_form=None, error="", to=None, reply_to=None):
     """The composer of `conversation`, or (conversation None) of a new chat with the number `to`.
 
-    After a refused template send, template_form brings back the chosen template and what was typed.
+    After a refused send, template_form brings back the chosen template and what was typed, and
+    reply_to the message the text was quoting.
     """
     window_open = conversation is not None and _window_open(conversation)
     chosen = template_form.cleaned_data.get("template") if template_form is not None else None
@@ -200,6 +201,7 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
         "media_rules": browser_rules(),
         "media_accept": accept_attribute(),
         "entity_types": settings.ENTITY_TYPES,
+        "reply_to": reply_to,
     }
 
 
@@ -241,6 +243,7 @@ def _pane_context(conversation, since, found=None):
         "found_id": found,
         "after": newest,
         "since": since,
+        "reaction_emojis": services.REACTION_EMOJIS,
         **_composer_context(conversation),
     }
 
@@ -424,10 +427,12 @@ def message_send(request, pk):
     form_class = forms.TemplateSendForm if is_template else forms.SendForm
     form = form_class(request.POST, request.FILES)
     error = ""
+    reply_to = None
     if form.is_valid():
         data = form.cleaned_data
         try:
-            _queue(chat, request.user, data, entity or data["entity"], is_template)
+            reply_to = None if is_template else _reply_to(chat, request.POST)
+            _queue(chat, request.user, data, entity or data["entity"], is_template, reply_to)
         except (services.SendRefused, TemplateRefused) as refused:
             error = refused.reason
         except InvalidEntity as invalid:
@@ -445,6 +450,7 @@ def message_send(request, pk):
         form=None if is_template else form,
         template_form=form if is_template else None,
         error=error,
+        reply_to=reply_to,
     )
     return render(request, "chat/_composer.html", context, status=422 if not _is_partial(request) else 200)
 
@@ -464,10 +470,34 @@ def _template_send_fields(data):
     }
 
 
-def _queue(chat, user, data, entity, is_template):
+def _message_in(chat, value):
+    """The message of `chat` whose id a form posted, or None."""
+    value = str(value or "")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        return None
+    return Message.objects.filter(pk=int(value), conversation=chat).first()
+
+
+def _reply_to(chat, data):
+    """The message a composer's send quotes (its `reply_to` field, a message id in this conversation)."""
+    if not data.get("reply_to"):
+        return None
+    message = _message_in(chat, data["reply_to"])
+    if message is None:
+        raise services.SendRefused("The message to reply to is not in this conversation.", code="not_quotable")
+    return message
+
+
+def _queue(chat, user, data, entity, is_template, reply_to=None):
     if is_template:
         return template_send(conversation=chat, author=user, entity=entity, **_template_send_fields(data))
-    common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
+    common = {
+        "conversation": chat,
+        "author": user,
+        "entity": entity,
+        "idempotency_key": data["idempotency_key"],
+        "reply_to": reply_to,
+    }
     upload = data.get("file")
     if upload is not None:
         return services.message_queue(
@@ -631,6 +661,25 @@ def message_retry(request, message_id):
 
 
 @chat_user_required
+@require_POST
+def message_react(request, pk):
+    """React to a message of the conversation (the `message` field) with `emoji` ("" removes ours);
+    answers with its bubble, the reaction on it."""
+    chat = get_conversation_for_user(request.user, pk)
+    message = _message_in(chat, request.POST.get("message"))
+    if message is None:
+        raise Http404
+    message.conversation = chat
+    error = ""
+    try:
+        services.message_react(message=message, author=request.user, emoji=request.POST.get("emoji", "")[:16])
+    except services.SendRefused as refused:
+        error = refused.reason
+    response = _bubble_response(request, message.pk, error=error)
+    return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+@chat_user_required
 @require_GET
 def media(request, message_id):
     """A message's stored file, only to chat users, never from a public path."""
@@ -765,7 +814,10 @@ def note_add(request, pk):
 def conversation_presence(request, pk):
     """An open pane reports itself (typing=1 while its user types) and learns who else is here."""
     chat = get_conversation_for_user(request.user, pk)
-    others = presence_mark(conversation_id=chat.pk, user=request.user, typing=request.POST.get("typing") == "1")
+    typing = request.POST.get("typing") == "1"
+    others = presence_mark(conversation_id=chat.pk, user=request.user, typing=typing)
+    if typing:  # the customer sees "typing…" too (at most every 20 s; see the service)
+        services.conversation_typing_indicator(conversation=chat)
     return render(request, "chat/_presence.html", {"presence": presence_sentence(others)})
 
 

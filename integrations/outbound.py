@@ -3,7 +3,8 @@
 integrations.tasks holds the thin Celery tasks; the work is here:
 
 - message_deliver: claim a queued row, send it, store the wamid (or the failure).
-- message_mark_read_remote: the read receipt for an inbound message.
+- message_mark_read_remote: the read receipt for an inbound message (with typing=True, also
+  the typing indicator staff's reply shows the customer).
 - messages_sweep: re-enqueue rows left queued, and settle rows stuck "sending".
 
 Sending once. A worker claims a row by moving it from queued to sending in one
@@ -335,9 +336,11 @@ def message_deliver(*, message_id, client=None):
 # --- read receipts ---------------------------------------------------------------------
 
 
-def message_mark_read_remote(*, message_id, client=None):
+def message_mark_read_remote(*, message_id, typing=False, client=None):
     """Tell WhatsApp staff read this inbound message (and the earlier ones). Returns True when done.
 
+    typing: also show the customer "typing…" (Meta's typing indicator is a read receipt with
+    typing_indicator; it goes when the reply arrives, or after 25 s).
     Raises RetryLater for a retryable error; a permanent one (an id older than 30 days,
     131009) is logged and dropped: a read receipt is never worth a failure.
     """
@@ -346,7 +349,7 @@ def message_mark_read_remote(*, message_id, client=None):
         return False
     client = client or CloudAPIClient.from_settings()
     try:
-        return client.mark_read(message.whatsapp_message_id)
+        return client.mark_read(message.whatsapp_message_id, typing=typing)
     except WhatsAppError as error:
         if error.retryable:
             raise RetryLater(retry_delay(attempt=1, error=error), reason=f"WhatsApp error {error.code}") from None

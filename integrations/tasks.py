@@ -165,6 +165,20 @@ def message_mark_read_task(self, message_id):
         raise self.retry(countdown=later.countdown)  # noqa: B904 - Retry's cause is the RetryLater
 
 
+# A typing indicator is worth nothing seconds later: one quick retry at most, never a backlog.
+@shared_task(bind=True, acks_late=True, max_retries=1)
+def message_typing_task(self, message_id):
+    """Show the customer that staff are typing (it marks the inbound message read too)."""
+    from integrations.outbound import RetryLater, message_mark_read_remote
+
+    try:
+        return message_mark_read_remote(message_id=message_id, typing=True)
+    except RetryLater:
+        if self.request.retries >= self.max_retries:
+            return False
+        raise self.retry(countdown=2)  # noqa: B904 - Retry's cause is the RetryLater
+
+
 @shared_task(acks_late=True)
 def messages_sweep_task():
     """Beat: re-enqueue messages left queued, settle those stuck sending."""

@@ -217,6 +217,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "integrations.tasks.message_send_task": {"queue": "whatsapp"},
     "integrations.tasks.message_mark_read_task": {"queue": "whatsapp"},
+    "integrations.tasks.message_typing_task": {"queue": "whatsapp"},
     "integrations.tasks.sharepoint_backup_task": {"queue": "sharepoint"},
     "integrations.tasks.sharepoint_sweep_task": {"queue": "sharepoint"},
 }

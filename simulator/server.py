@@ -265,8 +265,11 @@ class Simulator:
         message_id = body.get("message_id")
         if not isinstance(message_id, str) or not message_id.startswith("wamid."):
             raise invalid("message_id is not a valid message id", code=131009)
+        typing = body.get("typing_indicator")
+        if typing is not None and typing != {"type": "text"}:
+            raise invalid('typing_indicator must be {"type": "text"}')
         with self.lock:
-            self.reads.append({"message_id": message_id, "typing": "typing_indicator" in body, "at": time.time()})
+            self.reads.append({"message_id": message_id, "typing": typing is not None, "at": time.time()})
         return {"success": True}
 
     def _check_text(self, kind, content):
@@ -329,8 +332,12 @@ class Simulator:
     def _check_reaction(self, kind, content):
         if not isinstance(content.get("message_id"), str) or not content["message_id"]:
             raise invalid("Param reaction['message_id'] is required", code=131008)
-        if not isinstance(content.get("emoji", ""), str):
+        emoji = content.get("emoji", "")
+        if not isinstance(emoji, str):
             raise invalid("Param reaction['emoji'] must be a string")
+        # One emoji (with its modifiers and joiners), or "" to remove the reaction; never words.
+        if len(emoji) > 10 or any(ch.isalnum() or ch.isspace() for ch in emoji):
+            raise invalid("Param reaction['emoji'] must be a single emoji", code=131009)
 
     def _check_location(self, kind, content):
         for field in ("latitude", "longitude"):

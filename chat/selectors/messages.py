@@ -44,8 +44,10 @@ def messages_decorate(messages):
     if wamids:
         # The newest reaction of each side wins and an empty emoji removes it. Inbound
         # processing blanks superseded rows (data["superseded"]): those change nothing.
+        # Our own reactions that WhatsApp refused are not shown.
         rows = (
             Message.objects.filter(message_type=Message.Type.REACTION, reply_to_whatsapp_id__in=wamids)
+            .exclude(direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED)
             .order_by("id")
             .values_list("reply_to_whatsapp_id", "direction", "message_body", "data")
         )

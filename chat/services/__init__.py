@@ -17,6 +17,7 @@ from chat.services.conversations import (
     conversation_get_or_create,
     conversation_mark_read,
     conversation_touch,
+    conversation_typing_indicator,
 )
 from chat.services.media import (
     message_backup_queue,
@@ -26,12 +27,15 @@ from chat.services.media import (
     message_media_stored,
 )
 from chat.services.messages import (
+    REACTION_EMOJIS,
     MessageDuplicate,
     SendRefused,
+    check_quotable,
     check_service_window,
     message_apply_change,
     message_queue,
     message_queue_media_link,
+    message_react,
     message_receive,
     message_retry,
     message_send_text,
@@ -51,9 +55,11 @@ from chat.services.statuses import STATUS_TIME_FIELDS, message_status_apply
 __all__ = [
     "PREVIEW_LABELS",
     "PREVIEW_LENGTH",
+    "REACTION_EMOJIS",
     "STATUS_TIME_FIELDS",
     "MessageDuplicate",
     "SendRefused",
+    "check_quotable",
     "check_service_window",
     "conversation_apply_message",
     "conversation_follow_identity",
@@ -61,6 +67,7 @@ __all__ = [
     "conversation_get_or_create",
     "conversation_mark_read",
     "conversation_touch",
+    "conversation_typing_indicator",
     "message_apply_change",
     "message_backup_queue",
     "message_backup_set",
@@ -70,6 +77,7 @@ __all__ = [
     "message_preview",
     "message_queue",
     "message_queue_media_link",
+    "message_react",
     "message_receive",
     "message_retry",
     "message_send_claim",

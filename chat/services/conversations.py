@@ -1,6 +1,9 @@
 """Writes to the Conversation row: finding or creating a customer's conversation, its
 counters for each new message, its read state and the customer's identity."""
 
+import logging
+
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
@@ -12,6 +15,11 @@ from chat.stats import stats_count_message
 from integrations import tasks
 
 IDENTITY_FIELDS = ("other_party", "wa_user_id")
+
+# WhatsApp shows "typing…" for up to 25 s; one indicator per conversation in this many seconds.
+TYPING_INDICATOR_SECONDS = 20
+
+logger = logging.getLogger(__name__)
 
 
 def conversation_get_or_create(*, phone=None, user_id=None, name=""):
@@ -184,3 +192,48 @@ def conversation_mark_read(*, conversation, user=None):
     if changed and newest is not None:
         tasks.enqueue_on_commit(tasks.message_mark_read_task, newest)
     return changed
+
+
+def _cache_call(call, *args):
+    """The cache's answer, or None when it is down (the indicator is a courtesy: never fail for it)."""
+    try:
+        return call(*args)
+    except Exception:
+        logger.warning("Cache unavailable for the typing indicator", exc_info=True)
+        return None
+
+
+def typing_indicator_key(conversation_id):
+    return f"chat:typing-indicator:{int(conversation_id)}"
+
+
+def conversation_typing_indicator(*, conversation):
+    """Staff started typing a reply: show the customer "typing…" on WhatsApp; True when one was queued.
+
+    Only when the newest message the customer can see is theirs, has a wamid and has been read
+    by staff: Meta's indicator also marks it read, and read receipts only ever go out for what
+    staff have read (conversation_mark_read). At most one per TYPING_INDICATOR_SECONDS per
+    conversation, by a cache key (no table); with the cache down, none is sent.
+    """
+    if not conversation.service_window_open():
+        return False
+    key = typing_indicator_key(conversation.pk)
+    if _cache_call(cache.get, key):
+        return False
+    newest = (
+        Message.objects.filter(conversation=conversation)
+        .exclude(direction=Message.Direction.INTERNAL)
+        .exclude(message_type=Message.Type.REACTION)
+        .order_by("-id")
+        .values_list("pk", "direction", "whatsapp_message_id", "read")
+        .first()
+    )
+    if newest is None:
+        return False
+    pk, direction, wamid, read = newest
+    if direction != Message.Direction.INBOUND or not wamid or not read:
+        return False
+    if not _cache_call(cache.add, key, pk, TYPING_INDICATOR_SECONDS):
+        return False  # another pane took this period's indicator, or the cache is down
+    tasks.enqueue_on_commit(tasks.message_typing_task, pk)
+    return True

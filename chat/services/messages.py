@@ -34,6 +34,23 @@ class MessageDuplicate(Exception):  # noqa: N818 - an outcome, not an error
     caller's transaction, which must be undone (nothing of this message is kept)."""
 
 
+# The quick reactions WhatsApp offers under a long press; the bubble menu's palette.
+REACTION_EMOJIS = ("👍", "❤️", "😂", "😮", "😢", "🙏")
+
+
+def check_quotable(conversation, message):
+    """The wamid a reply in `conversation` quotes as its context; refuses what WhatsApp cannot quote."""
+    if message.conversation_id != conversation.pk:
+        raise SendRefused("That message is in another conversation.", code="not_quotable")
+    if message.direction == Message.Direction.INTERNAL or message.message_type == Message.Type.REACTION:
+        raise SendRefused("Only a message the customer can see can be replied to.", code="not_quotable")
+    if not message.whatsapp_message_id:
+        raise SendRefused(
+            "This message has no WhatsApp id yet (it was not sent), so it cannot be quoted.", code="not_quotable"
+        )
+    return message.whatsapp_message_id
+
+
 def check_service_window(conversation, message_type):
     """Refuse free-form messages outside WhatsApp's 24-hour customer-service window."""
     if message_type == Message.Type.TEMPLATE or not settings.WHATSAPP_ENFORCE_SERVICE_WINDOW:
@@ -62,15 +79,19 @@ def message_queue(
     media_link="",
     data=None,
     reply_to_whatsapp_id="",
+    reply_to=None,
     entity=None,
     idempotency_key=None,
     retry_of=None,
+    shown=True,
 ):
     """Store an outbound message as queued and send it from the worker after commit.
 
     file is an uploaded file to keep (and upload to WhatsApp); media_link a public
-    URL that Meta fetches itself. entity is an optional (entity_type, entity_id)
-    pair to link the message to.
+    URL that Meta fetches itself. reply_to is the Message this one quotes (sent as
+    Cloud API context.message_id; refused when it has no wamid). entity is an optional
+    (entity_type, entity_id) pair to link the message to. shown=False leaves the
+    sidebar's preview alone (a removed reaction).
     With an idempotency_key already used by this author, the first message is
     returned and nothing new is queued.
     """
@@ -79,6 +100,8 @@ def message_queue(
         if earlier is not None:
             return earlier
     check_service_window(conversation, message_type)
+    if reply_to is not None:
+        reply_to_whatsapp_id = check_quotable(conversation, reply_to)
     data = dict(data or {})
     if media_link:
         data["link"] = media_link
@@ -123,7 +146,7 @@ def message_queue(
         if idempotency_key and author is not None:
             return Message.objects.get(from_user=author, idempotency_key=idempotency_key)
         raise
-    conversation_apply_message(message=message)  # marks the conversation changed
+    conversation_apply_message(message=message, shown=shown)  # marks the conversation changed
     if file is not None:
         message_backup_queue(message=message)
     if entity is not None:
@@ -134,6 +157,43 @@ def message_queue(
 
 def message_send_text(*, conversation, author, body, **options):
     return message_queue(conversation=conversation, author=author, message_type=Message.Type.TEXT, body=body, **options)
+
+
+@transaction.atomic
+def message_react(*, message, author, emoji):
+    """React to `message` on WhatsApp with one of REACTION_EMOJIS, or remove our reaction (emoji "").
+
+    The reaction is its own outbound row (type reaction, its target in reply_to_whatsapp_id),
+    sent by the worker like any message; the newest of ours is the one the bubble shows.
+    Choosing the reaction already standing queues nothing and returns the standing row.
+    """
+    if emoji and emoji not in REACTION_EMOJIS:
+        raise SendRefused("Choose one of the reactions offered.", code="invalid_reaction")
+    target = check_quotable(message.conversation, message)
+    # Two clicks at once: the second waits here, then finds the first one's reaction standing.
+    Message.objects.select_for_update().filter(pk=message.pk).first()
+    ours = Message.objects.filter(
+        conversation_id=message.conversation_id,
+        direction=Message.Direction.OUTBOUND,
+        message_type=Message.Type.REACTION,
+        reply_to_whatsapp_id=target,
+    ).exclude(status=Message.Status.FAILED)
+    standing = ours.order_by("-id").first()
+    if (standing.message_body if standing else "") == emoji:
+        if standing is None:
+            raise SendRefused("There is no reaction of yours to remove.", code="no_reaction")
+        return standing
+    reaction = message_queue(
+        conversation=message.conversation,
+        author=author,
+        message_type=Message.Type.REACTION,
+        body=emoji,
+        reply_to_whatsapp_id=target,
+        shown=bool(emoji),
+    )
+    # The reacted-to bubble re-renders in everyone's chat poll.
+    Message.objects.filter(pk=message.pk).update(updated_at=timezone.now())
+    return reaction
 
 
 @transaction.atomic

@@ -35,6 +35,14 @@ def history(chat, size):
             make_message(
                 chat, message_type="reaction", message_body="👍", reply_to_whatsapp_id=message.whatsapp_message_id
             )
+        if n % 7 == 0:  # ours, from the bubble menu
+            make_message(
+                chat,
+                "outbound",
+                message_type="reaction",
+                message_body="🙏",
+                reply_to_whatsapp_id=message.whatsapp_message_id,
+            )
     return messages
 
 
@@ -170,6 +178,28 @@ def test_it_answers_a_poll_with_changes_in_the_same_number_of_queries(agent_clie
         body = response.content.decode()
         assert "new one" in body
         assert f'id="m-{messages[1].pk}"' in body
+
+
+def test_it_reacts_and_replies_in_the_same_number_of_queries_in_a_short_or_long_conversation(
+    agent_client, sizes, django_assert_num_queries
+):
+    small, small_messages, large, large_messages = sizes
+    agent_client.get(reverse("chat:page"))
+    for chat, messages in ((small, small_messages), (large, large_messages)):
+        target = messages[-4]  # a customer's question
+        url = reverse("chat:message_react", args=[chat.pk])
+        # The user, the conversation, the message; the reaction's lock, our standing reaction, its row
+        # (savepoints around it), the counters and the day's count, the bubble's touch; the bubble and
+        # what it shows.
+        with django_assert_num_queries(18):
+            response = agent_client.post(url, {"message": target.pk, "emoji": "❤️"}, **HTMX)
+        assert "reaction-outbound" in response.content.decode()
+        send = reverse("chat:message_send", args=[chat.pk])
+        with django_assert_num_queries(9):
+            agent_client.post(send, {"body": "Plain", "idempotency_key": ""}, **HTMX)
+        with django_assert_num_queries(10):  # the same, plus reading the quoted message
+            agent_client.post(send, {"body": "About that", "reply_to": target.pk, "idempotency_key": ""}, **HTMX)
+        assert Message.objects.filter(reply_to_whatsapp_id=target.whatsapp_message_id, direction="outbound").exists()
 
 
 def test_it_answers_an_idle_sidebar_poll_in_the_same_few_queries(agent_client, db, django_assert_num_queries):

@@ -114,6 +114,9 @@ def test_it_answers_a_send_in_metas_shape(simulator):
         ({"type": "template", "template": {"name": "order_update", "language": {"code": "en_US"}}}, 132000),
         ({"type": "template", "template": {"name": "order_update"}}, 131008),
         ({"type": "reaction", "reaction": {"emoji": "👍"}}, 131008),
+        ({"type": "reaction", "reaction": {"message_id": "wamid.A", "emoji": "yes"}}, 131009),
+        ({"context": {"message_id": 42}}, 100),
+        ({"context": "wamid.A"}, 100),
         ({"biz_opaque_callback_data": "x" * 513}, 100),
     ],
 )
@@ -127,6 +130,26 @@ def test_it_refuses_invalid_sends_as_meta_does(simulator, fields, code):
     assert error["error_data"]["details"]
     assert error["fbtrace_id"]
     assert simulator.state()["sends"] == []
+
+
+def test_it_accepts_replies_reactions_and_their_removal_as_meta_does(simulator):
+    assert send(simulator, context={"message_id": "wamid.Q"}).status_code == 200
+    for emoji in ("❤️", "👍🏽", ""):
+        assert send(simulator, type="reaction", reaction={"message_id": "wamid.Q", "emoji": emoji}).status_code == 200
+    bodies = [s["body"] for s in simulator.state()["sends"]]
+    assert bodies[0]["context"] == {"message_id": "wamid.Q"}
+    assert [b["reaction"]["emoji"] for b in bodies[1:]] == ["❤️", "👍🏽", ""]
+
+
+def test_it_shows_the_typing_indicator_only_in_metas_shape(simulator):
+    path = f"{simulator.phone_number_id}/messages"
+    read = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"}
+    assert post(simulator, path, {**read, "typing_indicator": {"type": "text"}}).json() == {"success": True}
+    refused = post(simulator, path, {**read, "typing_indicator": {"type": "audio"}})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == 100
+    assert post(simulator, path, read).json() == {"success": True}
+    assert [r["typing"] for r in simulator.state()["reads"]] == [True, False]
 
 
 def test_it_needs_the_bearer_token_and_the_right_number(simulator):

@@ -434,14 +434,105 @@
     var menu = event.target;
     if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("msg-menu")) return;
     menu.classList.remove("opens-up");
-    var panel = menu.querySelector("summary + *");
+    var panel = menuPanel(menu) || menu.querySelector("summary + *");
     var box = messages();
     if (!menu.open || !panel || !box) return;
     var room = box.getBoundingClientRect();
     var below = room.bottom - menu.getBoundingClientRect().bottom;
     var above = menu.getBoundingClientRect().top - room.top;
     if (panel.getBoundingClientRect().bottom > room.bottom && above > below) menu.classList.add("opens-up");
+    // On a narrow screen the panel may stick out at a side: slide it back inside the thread.
+    panel.style.transform = "";
+    var edge = panel.getBoundingClientRect();
+    var shift = Math.min(0, room.right - 8 - edge.right);
+    shift = Math.max(shift, room.left + 8 - edge.left);
+    if (shift) panel.style.transform = "translateX(" + Math.round(shift) + "px)";
   }, true);
+
+  // A bubble's menu: Reply, the reactions and Copy text come from one shared copy in the pane
+  // (template#msg-actions), cloned into the menu the first time it opens; the bubble itself only
+  // says whether WhatsApp knows it (data-wa: it can be quoted and reacted to).
+  function menuPanel(menu) {
+    var panel = menu.querySelector(".msg-panel");
+    var source = document.getElementById("msg-actions");
+    if (panel || !source) return panel;
+    var row = menu.closest(".msg");
+    panel = source.content.firstElementChild.cloneNode(true);
+    var link = menu.querySelector(".link-form");
+    if (link) panel.appendChild(link);
+    menu.querySelector("summary").after(panel);
+    panel.querySelector("[name=message]").value = row.getAttribute("data-id");
+    // Outside the 24-hour window (the composer offers templates only, no quote strip) WhatsApp takes
+    // neither a reply nor a reaction; the server refuses them too.
+    var known = row.hasAttribute("data-wa") && Boolean(document.querySelector("#composer .reply-strip"));
+    panel.querySelector(".react-form").hidden = !known;
+    panel.querySelector(".act-reply").hidden = !known;
+    // The clipboard needs a secure context (https, or localhost).
+    panel.querySelector(".act-copy").hidden = !navigator.clipboard || !row.querySelector(".bubble > .text");
+    var mine = row.querySelector(".reaction-outbound");
+    panel.querySelectorAll(".react").forEach(function (button) {
+      var chosen = Boolean(mine) && mine.textContent === button.value;
+      button.setAttribute("aria-pressed", chosen ? "true" : "false");
+      if (chosen) { button.value = ""; button.title = "Remove your reaction"; }
+    });
+    if (window.htmx) window.htmx.process(panel);
+    return panel;
+  }
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("msg-menu") || !menu.open) return;
+    menuPanel(menu);
+    // One menu open at a time.
+    document.querySelectorAll(".msg-menu[open]").forEach(function (other) { if (other !== menu) other.open = false; });
+  }, true);
+
+  function bubbleText(row) {
+    var text = row.querySelector(".bubble > .text");
+    return text ? text.innerText.trim() : "";
+  }
+
+  // Reply: the quote strip above the composer; the send carries the quoted message's id.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".act-reply");
+    if (!button) return;
+    var row = button.closest(".msg");
+    var strip = document.querySelector("#composer .reply-strip");
+    if (!row || !strip) return;
+    var outbound = row.classList.contains("msg-outbound");
+    var kind = (row.querySelector(".bubble").className.match(/\bbubble-(\w+)/) || [])[1] || "message";
+    var text = bubbleText(row) || kind.charAt(0).toUpperCase() + kind.slice(1);
+    strip.querySelector("[name=reply_to]").value = row.getAttribute("data-id");
+    var quote = strip.querySelector(".reply-quote");
+    quote.className = "reply-quote quote-" + (outbound ? "outbound" : "inbound");
+    quote.querySelector(".quote-who").textContent = outbound ? "You" : strip.getAttribute("data-customer");
+    quote.querySelector(".quote-text").textContent = text.length > 160 ? text.slice(0, 159) + "…" : text;
+    strip.hidden = false;
+    button.closest(".msg-menu").open = false;
+    var box = document.querySelector("#composer .composer-text");
+    if (box) box.focus();
+  });
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest && event.target.closest(".reply-cancel");
+    if (!cancel) return;
+    var strip = cancel.closest(".reply-strip");
+    strip.querySelector("[name=reply_to]").value = "";
+    strip.hidden = true;
+  });
+
+  // Copy text: the bubble's text as shown, to the clipboard.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".act-copy");
+    if (!button || !navigator.clipboard) return;
+    var label = button.textContent;
+    navigator.clipboard.writeText(bubbleText(button.closest(".msg"))).then(function () {
+      button.textContent = "Copied";
+      setTimeout(function () {
+        button.textContent = label;
+        var menu = button.closest(".msg-menu");
+        if (menu) menu.open = false;
+      }, 800);
+    }, function () { button.textContent = "Copy failed"; });
+  });
 
   // A picture the browser cannot decode (a damaged file, a format it lacks) would leave a blank gap
   // in the thread: say what it was instead, and keep the file one click away.
