@@ -189,6 +189,7 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
         "idempotency_key": uuid.uuid4().hex,
         "note_key": uuid.uuid4().hex,
         "media_rules": browser_rules(),
+        "body_max": forms.BODY_MAX,
         "media_accept": accept_attribute(),
         "entity_types": settings.ENTITY_TYPES,
     }

@@ -151,6 +151,29 @@
     if (event.target.id === "composer") stick = true;
   }, true);
 
+  // WhatsApp's 4,096-character limit (data-max, from chat.forms.BODY_MAX) is shown, never enforced
+  // by cutting: a counter appears near it and turns to an error past it; the server says the same.
+  // Characters are counted as Python counts them (code points), not as UTF-16 units.
+  var NEAR_LIMIT = 0.9;
+  function countLength(box) {
+    var max = Number(box.getAttribute("data-max"));
+    var out = box.form && box.form.querySelector(".composer-count");
+    if (!max || !out) return;
+    var length = Array.from(box.value.replace(/\s+$/, "")).length;
+    out.hidden = length < max * NEAR_LIMIT;
+    var over = length > max;
+    out.textContent = length.toLocaleString("en-US") + " / " + max.toLocaleString("en-US") +
+      (over ? " · " + (length - max).toLocaleString("en-US") + " too many" : "");
+    out.classList.toggle("over", over);
+    box.setAttribute("aria-invalid", over ? "true" : "false");
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-max")) countLength(event.target);
+  });
+  function countAll() { document.querySelectorAll(".composer-text[data-max]").forEach(countLength); }
+  document.addEventListener("DOMContentLoaded", countAll);
+  document.addEventListener("htmx:afterSettle", countAll);
+
   function isTextBox(box) {
     return box.classList && (box.classList.contains("composer-text") || box.classList.contains("note-text"));
   }
