@@ -8,6 +8,7 @@ urlpatterns = [
     path("whatsapp-chat/conversations", views.sidebar, name="sidebar"),
     path("whatsapp-chat/new", views.new_chat, name="new_chat"),
     path("whatsapp-chat/new/send", views.new_chat_send, name="new_chat_send"),
+    path("whatsapp-chat/templates/sync", views.templates_sync_view, name="templates_sync"),
     path("whatsapp-chat/template-fields", views.template_fields_view, name="template_fields"),
     path("whatsapp-chat/c/<int:pk>/", views.conversation, name="conversation"),
     path("whatsapp-chat/c/<int:pk>/poll", views.conversation_poll, name="conversation_poll"),

@@ -19,6 +19,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -32,6 +33,7 @@ from chat.message_templates import (
     template_preview,
     template_send,
     template_start,
+    templates_sync_request,
 )
 from chat.models import Agent, Conversation, Message, MessageTemplate, Team
 from chat.phones import InvalidPhone, normalize_phone, phone_display
@@ -55,6 +57,7 @@ from chat.selectors.templates import approved_templates
 from chat.services import inbox, notes
 from chat.services.inbox import agent_by_id
 from chat.services.notes import mentions_seen
+from integrations.templates import templates_sync_now
 from links.services import InvalidEntity, check_entity
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
@@ -175,12 +178,15 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
     if template_form is not None and chosen is None:
         chosen = _template_chosen(template_form.data.get("template"))
     send_url = reverse("chat:message_send", args=[conversation.pk]) if conversation else reverse("chat:new_chat_send")
+    templates = [] if window_open else approved_templates()
     return {
         "conversation": conversation,
         "new_chat_to": to,
         "send_url": send_url,
         "window_open": window_open,
-        "templates": [] if window_open else approved_templates(),
+        "templates": templates,
+        # A fresh install has none until a sync: the worker is asked (at most every few minutes).
+        "sync_requested": not window_open and not templates and templates_sync_request(),
         "form": form,
         "template_form": template_form,
         **(_template_fields_context(chosen, template_form.data) if chosen else {"template": None}),
@@ -376,6 +382,24 @@ def template_fields_view(request):
     template = _template_chosen(request.GET.get("template"))
     context = _template_fields_context(template) if template else {"template": None}
     return render(request, "chat/_template_fields.html", context)
+
+
+@chat_user_required
+@require_POST
+def templates_sync_view(request):
+    """The composer's "Sync templates" button: copy the templates from WhatsApp now, and show the list again."""
+    count, sentence = templates_sync_now()
+    if not request.htmx:  # a plain form post: back to where the button was
+        back = request.headers.get("Referer", "")
+        safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+        return redirect(back if safe else reverse("chat:page"))
+    context = {
+        "templates": approved_templates(),
+        "template": None,
+        "sync_sentence": sentence,
+        "sync_failed": count is None,
+    }
+    return render(request, "chat/_template_picker.html", context)
 
 
 @chat_user_required
