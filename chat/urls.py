@@ -14,6 +14,7 @@ urlpatterns = [
     path("whatsapp-chat/c/<int:pk>/poll", views.conversation_poll, name="conversation_poll"),
     path("whatsapp-chat/c/<int:pk>/older", views.conversation_older, name="conversation_older"),
     path("whatsapp-chat/c/<int:pk>/composer", views.composer, name="composer"),
+    path("whatsapp-chat/c/<int:pk>/canned", views.canned_suggestions, name="canned_suggestions"),
     path("whatsapp-chat/c/<int:pk>/send", views.message_send, name="message_send"),
     path("whatsapp-chat/c/<int:pk>/assign", views.conversation_assign, name="conversation_assign"),
     path("whatsapp-chat/c/<int:pk>/status", views.conversation_status, name="conversation_status"),

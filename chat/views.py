@@ -6,6 +6,7 @@ nothing changed.
 """
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from functools import wraps
@@ -26,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from chat import forms, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user, visible_conversations
+from chat.canned import canned_fill, record_for
 from chat.media_rules import accept_attribute, browser_rules
 from chat.message_templates import (
     TemplateRefused,
@@ -39,6 +41,7 @@ from chat.models import Agent, Conversation, Message, MessageTemplate, Team
 from chat.phones import InvalidPhone, normalize_phone, phone_display
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.presence import presence_mark, presence_sentence
+from chat.selectors.canned import canned_responses_for
 from chat.selectors.conversations import (
     CURSOR_SLACK,
     SIDEBAR_LIMIT,
@@ -382,6 +385,28 @@ def template_fields_view(request):
     template = _template_chosen(request.GET.get("template"))
     context = _template_fields_context(template) if template else {"template": None}
     return render(request, "chat/_template_fields.html", context)
+
+
+# "/" at the very start of the composer, then the shortcut typed so far (nothing else, no second line).
+CANNED_TYPED = re.compile(r"/([A-Za-z0-9_-]{0,32})")
+
+
+@chat_user_required
+@require_GET
+def canned_suggestions(request, pk):
+    """The composer's "/" menu: the canned responses for what was typed, filled for this conversation."""
+    chat = get_conversation_for_user(request.user, pk)
+    typed = CANNED_TYPED.fullmatch(request.GET.get("body", "")[:40])
+    if typed is None:
+        return render(request, "chat/_canned_list.html", {"conversation": chat, "options": []})
+    record = record_for(conversation=chat, entity=_entity_param(request.GET))
+    responses = canned_responses_for(user=request.user, prefix=typed.group(1))
+    options = [
+        (response, canned_fill(response.text, conversation=chat, agent=request.user, record=record))
+        for response in responses
+    ]
+    context = {"conversation": chat, "options": options, "typed": typed.group(0)}
+    return render(request, "chat/_canned_list.html", context)
 
 
 @chat_user_required
