@@ -57,6 +57,16 @@ class SendForm(EntityFields):
         return data
 
 
+RICH_KINDS = ("location", "contact", "buttons", "list")
+
+
+class RichSendForm(EntityFields):
+    """A location, contact card, reply buttons or a list from the attach menu (its fields: chat.rich_messages)."""
+
+    kind = forms.ChoiceField(choices=[(kind, kind) for kind in RICH_KINDS])
+    idempotency_key = forms.CharField(required=False, max_length=128)
+
+
 class TemplateSendForm(EntityFields):
     """A template and every parameter it takes (chat.message_templates.template_fields), by the inputs' names."""
 

@@ -41,6 +41,8 @@ from chat.models import Agent, Conversation, Message, MessageTemplate, Team
 from chat.phones import InvalidPhone, normalize_phone, phone_display
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.presence import presence_mark, presence_sentence
+from chat.rich_messages import LIMITS as RICH_LIMITS
+from chat.rich_messages import RichRefused, list_rows
 from chat.selectors.canned import canned_responses_for
 from chat.selectors.conversations import (
     CURSOR_SLACK,
@@ -199,6 +201,7 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
         "note_key": uuid.uuid4().hex,
         "media_rules": browser_rules(),
         "body_max": forms.BODY_MAX,
+        "rich_limits": RICH_LIMITS,
         "media_accept": accept_attribute(),
         "entity_types": settings.ENTITY_TYPES,
     }
@@ -434,13 +437,19 @@ def message_send(request, pk):
     chat = get_conversation_for_user(request.user, pk)
     entity = _entity_param(request.POST)
     is_template = "template" in request.POST
-    form_class = forms.TemplateSendForm if is_template else forms.SendForm
+    rich_kind = request.POST.get("kind", "") if request.POST.get("kind", "") in forms.RICH_KINDS else ""
+    form_class = forms.TemplateSendForm if is_template else forms.RichSendForm if rich_kind else forms.SendForm
     form = form_class(request.POST, request.FILES)
-    error = ""
+    error = refused_field = ""
     if form.is_valid():
         data = form.cleaned_data
         try:
-            _queue(chat, request.user, data, entity or data["entity"], is_template)
+            if rich_kind:
+                _queue_rich(chat, request.user, request.POST, entity or data["entity"], data)
+            else:
+                _queue(chat, request.user, data, entity or data["entity"], is_template)
+        except RichRefused as refused:
+            error, refused_field = refused.reason, refused.field
         except (services.SendRefused, TemplateRefused) as refused:
             error = refused.reason
         except InvalidEntity as invalid:
@@ -455,10 +464,12 @@ def message_send(request, pk):
     context = _composer_context(
         chat,
         entity=entity,
-        form=None if is_template else form,
+        form=None if is_template or rich_kind else form,
         template_form=form if is_template else None,
         error=error,
     )
+    if rich_kind:  # the attach menu's form opens again, holding what was typed, the refused field marked
+        context.update(rich=request.POST, rich_kind=rich_kind, rich_field=refused_field)
     return render(request, "chat/_composer.html", context, status=422 if not _is_partial(request) else 200)
 
 
@@ -492,6 +503,40 @@ def _queue(chat, user, data, entity, is_template):
             **common,
         )
     return services.message_send_text(body=data["body"], **common)
+
+
+def _queue_rich(chat, user, post, entity, data):
+    """The attach menu's location, contact card, reply buttons or list (chat.rich_messages checks each field)."""
+    common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
+    kind = data["kind"]
+    if kind == "location":
+        return services.message_send_location(
+            latitude=post.get("location_latitude", ""),
+            longitude=post.get("location_longitude", ""),
+            name=post.get("location_name", ""),
+            address=post.get("location_address", ""),
+            **common,
+        )
+    if kind == "contact":
+        return services.message_send_contact(
+            name=post.get("contact_name", ""),
+            phone=post.get("contact_phone", ""),
+            email=post.get("contact_email", ""),
+            org=post.get("contact_org", ""),
+            **common,
+        )
+    if kind == "buttons":
+        titles = [post.get(f"button_{n}", "") for n in range(1, RICH_LIMITS["buttons_max"] + 2)]
+        return services.message_send_buttons(
+            body=post.get("buttons_body", ""), titles=titles, footer=post.get("buttons_footer", ""), **common
+        )
+    return services.message_send_list(
+        body=post.get("list_body", ""),
+        button=post.get("list_button", ""),
+        rows=list_rows(post.get("list_rows", "")),
+        footer=post.get("list_footer", ""),
+        **common,
+    )
 
 
 # --- Starting a conversation: a number nobody has a conversation with, and a first template -----------
