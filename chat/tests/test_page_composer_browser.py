@@ -154,7 +154,7 @@ def test_the_attach_menu_sends_reply_buttons_after_naming_a_title_too_long(page,
     page.screenshot(path=shots / "attach-buttons-refused-phone.png")
     page.set_viewport_size(DESKTOP)
     page.fill("#composer [name=button_2]", "Another day")
-    page.locator("#composer [name=kind][value=buttons]").click()
+    page.locator("#composer [name=button_2]").press("Enter")  # sends this panel, not the text
     bubble = page.locator(".msg-outbound", has_text="Shall we deliver tomorrow morning?")
     expect(bubble.locator(".interactive-buttons li")).to_have_text(["Yes, tomorrow", "Another day"], timeout=12_000)
     expect(page.locator("#composer .attach-menu")).not_to_have_attribute("open", "")

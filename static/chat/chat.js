@@ -199,6 +199,16 @@
     cannedChoose(option.closest("form").querySelector(".composer-text"), option);
   });
 
+  // Enter in a panel of the attach menu sends that panel (its own button), never the text.
+  document.addEventListener("keydown", function (event) {
+    var input = event.target;
+    if (event.key !== "Enter" || event.isComposing || !(input instanceof HTMLInputElement)) return;
+    var panel = input.closest(".rich");
+    if (!panel) return;
+    event.preventDefault();
+    panel.querySelector("button[name=kind]").click(); // a click, so htmx sends the button's kind with the form
+  });
+
   // Enter sends, Shift+Enter is a new line; the box grows with its text.
   document.addEventListener("keydown", function (event) {
     var box = event.target;
