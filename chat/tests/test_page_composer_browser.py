@@ -161,3 +161,29 @@ def test_the_attach_menu_sends_reply_buttons_after_naming_a_title_too_long(page,
     page.screenshot(path=shots / "attach-buttons-sent-desktop.png")
     assert Message.objects.get(direction="outbound").message_type == "interactive"
     assert problems == []
+
+
+def test_the_empty_template_list_syncs_from_whatsapp_at_a_click(page, live_server, agent, whatsapp, shots):
+    closed = make_conversation(inbound_ago=timezone.timedelta(days=3))
+    make_message(closed, "outbound", message_body="Our offer ends soon.")
+    problems = []
+    page.set_viewport_size(DESKTOP)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{live_server.url}{reverse('chat:conversation', args=[closed.pk])}")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-password-1")
+    page.click("button[type=submit]")
+    empty = page.locator("#composer .template-empty")
+    expect(empty).to_contain_text("No approved templates yet.")
+    page.screenshot(path=shots / "templates-empty-desktop.png")
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=shots / "templates-empty-phone.png")
+    page.set_viewport_size(DESKTOP)
+    empty.get_by_role("button", name="Sync templates").click()
+    expect(page.locator("#composer select[name=template] option")).to_have_count(6)  # "Choose…" and 5 approved
+    expect(page.locator("#composer .template-sync-note")).to_have_text(
+        "Synced 6 template(s) from WhatsApp; 5 approved."
+    )
+    assert Message.objects.count() == 1  # the sync sent nothing
+    page.screenshot(path=shots / "templates-synced-desktop.png")
+    assert problems == []
