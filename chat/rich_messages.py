@@ -12,6 +12,7 @@ the inbound rendering.
 """
 
 from chat.models import Message
+from chat.payload import clean
 
 LIMITS = {
     "interactive_body": 1024,
@@ -41,7 +42,8 @@ class RichRefused(ValueError):
 
 
 def _checked(value, *, field, label, limit, required=False):
-    text = str(value or "").replace("\r\n", "\n").strip()
+    # clean(): no NUL or lone surrogate reaches the JSON column (the composer's fields come unfiltered).
+    text = clean(str(value or "")).replace("\r\n", "\n").strip()
     if LIMITS[limit] <= 72:  # titles and labels are one line
         text = " ".join(text.split())
     if required and not text:

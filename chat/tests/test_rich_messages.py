@@ -299,3 +299,10 @@ def test_a_send_with_a_real_client_is_accepted_by_the_simulator_for_every_kind(w
     ):
         _, content, _ = build()
         assert client.send("+919876543210", "interactive", content).startswith("wamid.")
+
+
+def test_the_composer_drops_nul_characters_rather_than_failing(agent_client, chat):
+    send(agent_client, chat, kind="buttons", buttons_body="Pick\x00 one", button_1="Y\x00es")
+    content = Message.objects.get().data["interactive"]
+    assert content["body"]["text"] == "Pick one"
+    assert content["action"]["buttons"][0]["reply"]["title"] == "Yes"
