@@ -187,3 +187,45 @@ def test_the_empty_template_list_syncs_from_whatsapp_at_a_click(page, live_serve
     assert Message.objects.count() == 1  # the sync sent nothing
     page.screenshot(path=shots / "templates-synced-desktop.png")
     assert problems == []
+
+
+def test_a_location_a_contact_card_and_a_list_from_the_attach_menu_show_as_bubbles(
+    page, live_server, agent, asha, shots
+):
+    problems = []
+    page.set_viewport_size(DESKTOP)
+    open_conversation(page, live_server, asha, problems)
+
+    def panel(kind):
+        page.locator("#composer .attach-menu > summary").click()
+        page.locator(f"#composer .rich-{kind} > summary").click()
+
+    panel("location")
+    page.fill("#composer [name=location_latitude]", "19.0760")
+    page.fill("#composer [name=location_longitude]", "72.8777")
+    page.fill("#composer [name=location_name]", "Madio office")
+    page.locator("#composer [name=kind][value=location]").click()
+    expect(page.locator(".msg-outbound .location")).to_contain_text("Madio office", timeout=12_000)
+    panel("contact")
+    page.fill("#composer [name=contact_name]", "Ravi Kumar")
+    page.fill("#composer [name=contact_phone]", "+91 98765 00000")
+    page.locator("#composer [name=contact_phone]").press("Enter")
+    expect(page.locator(".msg-outbound .contact-card")).to_contain_text("Ravi Kumar", timeout=12_000)
+    panel("list")
+    page.fill("#composer [name=list_body]", "When shall we deliver?")
+    page.fill("#composer [name=list_button]", "Pick a slot")
+    page.fill("#composer [name=list_rows]", "Morning | 9 to 12\nEvening | 5 to 8")
+    page.locator("#composer [name=kind][value=list]").click()
+    bubble = page.locator(".msg-outbound", has_text="When shall we deliver?")
+    expect(bubble.locator(".interactive-list summary")).to_contain_text("Pick a slot", timeout=12_000)
+    bubble.locator(".interactive-list summary").click()
+    expect(bubble.locator(".interactive-list li")).to_have_count(2)
+    page.screenshot(path=shots / "rich-bubbles-desktop.png")
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=shots / "rich-bubbles-phone.png")
+    assert sorted(Message.objects.filter(direction="outbound").values_list("message_type", flat=True)) == [
+        "contacts",
+        "interactive",
+        "location",
+    ]
+    assert problems == []
