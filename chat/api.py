@@ -32,6 +32,7 @@ from chat.api_base import (
     page_limit,
 )
 from chat.api_errors import error_response
+from chat.forms import BODY_MAX
 from chat.media_rules import (
     CAPTION_MAX,
     LARGEST_UPLOAD,
@@ -55,7 +56,7 @@ from chat.services import inbox, notes
 from integrations.fetch import FetchRefused, check_url
 from links.services import InvalidEntity, check_entity
 
-TEXT_MAX = 4096
+TEXT_MAX = BODY_MAX  # WhatsApp's text limit, the composer's too
 IDEMPOTENCY_KEY_MAX = 128
 
 # --- Shared output and error shapes ---------------------------------------------------

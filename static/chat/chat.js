@@ -238,7 +238,7 @@
     var max = Number(box.getAttribute("data-max"));
     var out = box.form && box.form.querySelector(".composer-count");
     if (!max || !out) return;
-    var length = Array.from(box.value.replace(/\s+$/, "")).length;
+    var length = Array.from(box.value.trim()).length; // the server counts the trimmed text too
     out.hidden = length < max * NEAR_LIMIT;
     var over = length > max;
     out.textContent = length.toLocaleString("en-US") + " / " + max.toLocaleString("en-US") +
