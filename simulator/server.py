@@ -631,10 +631,14 @@ class Simulator:
                 }
             ]
         elif kind == "interactive":
-            message["interactive"] = {
-                "type": "button_reply",
-                "button_reply": {"id": "confirm", "title": text or "Confirm"},
-            }
+            chosen = self._interactive_choice(sender, text)
+            if chosen is None:
+                message["interactive"] = {
+                    "type": "button_reply",
+                    "button_reply": {"id": "confirm", "title": text or "Confirm"},
+                }
+            else:  # the customer taps a choice of the last buttons or list sent to them
+                message["interactive"], reply_to = chosen[0], reply_to or chosen[1]
         elif kind == "button":
             message["button"] = {"payload": "Reschedule", "text": text or "Reschedule"}
         elif kind == "reaction":
@@ -658,6 +662,28 @@ class Simulator:
             self.inbound.append(wamid)
             self._push(time.time(), self._envelope(messages=[message], contacts=contacts))
         return wamid
+
+    def _interactive_choice(self, sender, text):
+        """(Meta's button_reply or list_reply, the wamid it answers) for the newest interactive send to
+        `sender`: the choice titled `text`, else the first; None when nothing interactive was sent."""
+        with self.lock:
+            record = next(
+                (r for r in reversed(self.sends) if digits(r["to"]) == sender and r["type"] == "interactive"), None
+            )
+        if record is None:
+            return None
+        content = record["body"]["interactive"]
+        action = content.get("action") or {}
+        if content.get("type") == "button":
+            choices, kind = [b["reply"] for b in action.get("buttons") or []], "button_reply"
+        else:
+            choices = [row for section in action.get("sections") or [] for row in section.get("rows") or []]
+            kind = "list_reply"
+        if not choices:
+            return None
+        choice = next((c for c in choices if text and c.get("title") == text), choices[0])
+        reply = {key: choice[key] for key in ("id", "title", "description") if key in choice}
+        return {"type": kind, kind: reply}, record["wamid"]
 
     def _last_send_to(self, sender):
         with self.lock:
