@@ -8,7 +8,7 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from chat.errors import describe_send_error
-from chat.models import Agent, Conversation, Message, MessageTemplate, Team
+from chat.models import Agent, CannedResponse, Conversation, Message, MessageTemplate, Team
 from chat.services import SendRefused, message_retry
 from chat.services.conversations import conversation_delete, conversations_delete
 from chat.services.inbox import conversation_assign, conversation_set_status
@@ -219,6 +219,20 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.display(description="Members", ordering="members_total")
     def member_count(self, team):
         return team.members_total
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    """Saved replies: staff type "/" and the shortcut in the composer (chat.canned fills the placeholders)."""
+
+    list_display = ("shortcut", "short_text", "team")
+    list_filter = ("team",)
+    search_fields = ("shortcut", "text")
+    list_select_related = ("team",)
+
+    @admin.display(description="Text")
+    def short_text(self, response):
+        return response.text if len(response.text) <= 80 else response.text[:79] + "…"
 
 
 @admin.register(Agent)

@@ -32,6 +32,7 @@ from chat.api_base import (
     page_limit,
 )
 from chat.api_errors import error_response
+from chat.forms import BODY_MAX
 from chat.media_rules import (
     CAPTION_MAX,
     LARGEST_UPLOAD,
@@ -45,6 +46,8 @@ from chat.media_rules import (
 )
 from chat.message_templates import TemplateRefused, parameter_count, template_send
 from chat.models import Conversation, Message
+from chat.rich_messages import LIMITS as RICH_LIMITS
+from chat.rich_messages import RichRefused
 from chat.selectors.conversations import InboxFilter, conversation_page, parse_conversation_cursor
 from chat.selectors.messages import message_page
 from chat.selectors.stats import message_stats
@@ -53,7 +56,7 @@ from chat.services import inbox, notes
 from integrations.fetch import FetchRefused, check_url
 from links.services import InvalidEntity, check_entity
 
-TEXT_MAX = 4096
+TEXT_MAX = BODY_MAX  # WhatsApp's text limit, the composer's too
 IDEMPOTENCY_KEY_MAX = 128
 
 # --- Shared output and error shapes ---------------------------------------------------
@@ -345,6 +348,150 @@ class SendMediaApi(ChatApi):
             )
         return queue_send(
             request, file=values["file"], file_name=values["filename"], mime_type=values["mime_type"], **common
+        )
+
+
+def _rich_api_field(field):
+    """The API's name of a field chat.rich_messages refused (it names the composer's inputs)."""
+    if field.startswith("button_") and field[7:].isdigit():
+        return f"buttons[{int(field[7:]) - 1}]"
+    for prefix in ("location_", "contact_", "buttons_", "list_"):
+        if field.startswith(prefix):
+            return field[len(prefix) :]
+    return field
+
+
+def queue_rich_send(request, *, to_phone, entity, queue, **fields):
+    """queue_send for a location, contact card or interactive message: a refused limit is a 400 naming the field."""
+    try:
+        return queue_send(request, to_phone=to_phone, queue=queue, entity=entity, **fields)
+    except RichRefused as refused:
+        return error_response(_rich_api_field(refused.field), refused.reason, status.HTTP_400_BAD_REQUEST)
+
+
+class SendLocationApi(ChatApi):
+    @extend_schema_serializer(component_name="SendLocationInput")
+    class InputSerializer(SendInput):
+        latitude = TextField(max_length=32, help_text="Degrees north, -90 to 90 (a number or its text).")
+        longitude = TextField(max_length=32, help_text="Degrees east, -180 to 180.")
+        name = TextField(required=False, allow_blank=True, default="", max_length=RICH_LIMITS["location_name"] * 2)
+        address = TextField(
+            required=False, allow_blank=True, default="", max_length=RICH_LIMITS["location_address"] * 2
+        )
+
+    @extend_schema(
+        operation_id="send_location",
+        summary="Send a location",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: MessageOutput, **SEND_ERRORS},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        return queue_rich_send(
+            request,
+            to_phone=values["to_phone"],
+            entity=values["entity"],
+            queue=services.message_send_location,
+            **{key: values[key] for key in ("latitude", "longitude", "name", "address")},
+        )
+
+
+class SendContactApi(ChatApi):
+    @extend_schema_serializer(component_name="SendContactInput")
+    class InputSerializer(SendInput):
+        name = TextField(max_length=RICH_LIMITS["contact_name"] * 2, help_text="The contact's full name.")
+        phone = TextField(max_length=64, help_text="The contact's number, with the country code.")
+        email = TextField(required=False, allow_blank=True, default="", max_length=RICH_LIMITS["contact_email"] * 2)
+        org = TextField(required=False, allow_blank=True, default="", max_length=RICH_LIMITS["contact_org"] * 2)
+
+    @extend_schema(
+        operation_id="send_contact",
+        summary="Send a contact card",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: MessageOutput, **SEND_ERRORS},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        return queue_rich_send(
+            request,
+            to_phone=values["to_phone"],
+            entity=values["entity"],
+            queue=services.message_send_contact,
+            **{key: values[key] for key in ("name", "phone", "email", "org")},
+        )
+
+
+class SendInteractiveApi(ChatApi):
+    @extend_schema_serializer(component_name="SendInteractiveInput")
+    class InputSerializer(SendInput):
+        class Row(serializers.Serializer):
+            title = TextField(max_length=RICH_LIMITS["row_title"] * 4)
+            description = TextField(required=False, allow_blank=True, default="", max_length=200)
+
+        body = TextField(max_length=RICH_LIMITS["interactive_body"] * 2, help_text="The message text.")
+        footer = TextField(required=False, allow_blank=True, default="", max_length=200)
+        buttons = serializers.ListField(
+            child=TextField(max_length=100, allow_blank=True),
+            required=False,
+            max_length=10,
+            help_text=f"Reply buttons: up to {RICH_LIMITS['buttons_max']} titles of "
+            f"{RICH_LIMITS['button_title']} characters. Give buttons, or button and rows.",
+        )
+        button = TextField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=100,
+            help_text=f"A list's button label, up to {RICH_LIMITS['list_button']} characters.",
+        )
+        rows = serializers.ListField(
+            child=Row(),
+            required=False,
+            max_length=50,
+            help_text=f"A list's rows: up to {RICH_LIMITS['rows_max']}, titles of {RICH_LIMITS['row_title']} "
+            f"and descriptions of {RICH_LIMITS['row_description']} characters.",
+        )
+
+        def validate(self, attrs):
+            attrs = super().validate(attrs)
+            if ("buttons" in attrs) == ("rows" in attrs):
+                raise ValidationError({"buttons": ["Give either buttons (reply buttons) or rows (a list)."]})
+            return attrs
+
+    @extend_schema(
+        operation_id="send_interactive",
+        summary="Send reply buttons or a list",
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: MessageOutput, **SEND_ERRORS},
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        common = {"to_phone": values["to_phone"], "entity": values["entity"], "body": values["body"]}
+        if "buttons" in values:
+            return queue_rich_send(
+                request,
+                queue=services.message_send_buttons,
+                titles=values["buttons"],
+                footer=values["footer"],
+                **common,
+            )
+        rows = [(row["title"], row["description"]) for row in values["rows"]]
+        return queue_rich_send(
+            request,
+            queue=services.message_send_list,
+            button=values["button"],
+            rows=rows,
+            footer=values["footer"],
+            **common,
         )
 
 

@@ -14,6 +14,10 @@ from chat.models import MessageTemplate
 BODY_MAX = 4096
 
 
+def body_too_long(length):
+    return f"A message has at most {BODY_MAX:,} characters; this one has {length:,}."
+
+
 class EntityFields(forms.Form):
     link_type = forms.ChoiceField(required=False, choices=())
     link_id = forms.CharField(required=False, max_length=64)
@@ -32,13 +36,16 @@ class EntityFields(forms.Form):
 
 
 class SendForm(EntityFields):
-    body = forms.CharField(required=False, max_length=BODY_MAX, strip=False)
+    # No max_length here: a longer body is refused in clean() with its length, not dropped as missing.
+    body = forms.CharField(required=False, strip=False)
     file = forms.FileField(required=False, allow_empty_file=True)  # chat.media_rules says why it is refused
     idempotency_key = forms.CharField(required=False, max_length=128)
 
     def clean(self):
         data = super().clean()
         body, upload = (data.get("body") or "").replace("\r\n", "\n").strip(), data.get("file")
+        if upload is None and len(body) > BODY_MAX:
+            raise forms.ValidationError(body_too_long(len(body)))
         if upload is not None:
             try:
                 data["message_type"], data["mime_type"] = check_upload(upload, caption=body)
@@ -48,6 +55,16 @@ class SendForm(EntityFields):
             raise forms.ValidationError("Type a message or attach a file.")
         data["body"] = body
         return data
+
+
+RICH_KINDS = ("location", "contact", "buttons", "list")
+
+
+class RichSendForm(EntityFields):
+    """A location, contact card, reply buttons or a list from the attach menu (its fields: chat.rich_messages)."""
+
+    kind = forms.ChoiceField(choices=[(kind, kind) for kind in RICH_KINDS])
+    idempotency_key = forms.CharField(required=False, max_length=128)
 
 
 class TemplateSendForm(EntityFields):

@@ -6,15 +6,20 @@ Parameters fill, in this order: the header (its {{n}} texts, or the address of i
 image, video or document), the body, then URL and copy-code buttons.
 integrations.templates.template_check (the send task's check) counts the same way."""
 
+import logging
 import re
 from typing import NamedTuple
 
+from django.core.cache import cache
 from django.db import transaction
 
 from chat.media_rules import MediaRefused, check_upload
 from chat.models import Message, MessageTemplate
 from chat.services import conversation_get_or_create, message_queue
+from integrations import tasks
 from integrations.fetch import FetchRefused, check_url
+
+logger = logging.getLogger(__name__)
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -350,3 +355,33 @@ def _check_link(link, *, media):
         raise TemplateRefused(
             "parameters", f"The header {media} parameter must be its public address: {refused}"
         ) from None
+
+
+# --- Keeping the list filled: a page that finds no approved template asks the worker to sync ----
+
+# At most one request per this many seconds, however many pages find the list empty.
+SYNC_REQUEST_SECONDS = 300
+SYNC_REQUEST_KEY = "templates-sync-requested"
+
+
+def templates_sync_request():
+    """Ask the worker to copy the templates from WhatsApp, unless that was asked lately. True when asked.
+
+    Called by a composer that finds no approved template. A cache or broker that is down only
+    costs the request: beat syncs again anyway (WHATSAPP_TEMPLATE_SYNC_MINUTES).
+    """
+    try:
+        if not cache.add(SYNC_REQUEST_KEY, True, SYNC_REQUEST_SECONDS):
+            return False
+    except Exception as exc:
+        logger.warning("Template sync not requested: the cache failed (%s)", type(exc).__name__)
+        return False
+    transaction.on_commit(_templates_sync_enqueue)
+    return True
+
+
+def _templates_sync_enqueue():
+    try:
+        tasks.templates_sync_task.delay()
+    except Exception as exc:
+        logger.warning("Template sync not enqueued (%s); beat will sync later", type(exc).__name__)

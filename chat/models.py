@@ -354,3 +354,33 @@ class Mention(models.Model):
 
     def __str__(self):
         return f"@{self.user} in {self.message_id}"
+
+
+class CannedResponse(models.Model):
+    """A saved reply staff insert by typing "/" and its shortcut in the composer (managed in the admin).
+
+    The text may hold {{contact_name}}, {{agent_name}} and {{record}}, filled when it is chosen
+    (chat.canned.canned_fill). With a team, only that team's members are offered it.
+    """
+
+    shortcut = models.SlugField(max_length=32, unique=True, help_text='Typed after "/" in the composer, e.g. "thanks".')
+    text = models.TextField(
+        max_length=4096,
+        help_text="Placeholders: {{contact_name}}, {{agent_name}}, {{record}} (the linked record's type and id).",
+    )
+    team = models.ForeignKey(
+        "chat.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_responses",
+        help_text="Offered only to this team's members; empty for everyone.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "whatsapp_canned_responses"
+        ordering = ["shortcut"]
+
+    def __str__(self):
+        return f"/{self.shortcut}"

@@ -6,6 +6,7 @@ nothing changed.
 """
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from functools import wraps
@@ -19,12 +20,14 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from chat import forms, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user, visible_conversations
+from chat.canned import canned_fill, record_for
 from chat.media_rules import accept_attribute, browser_rules
 from chat.message_templates import (
     TemplateRefused,
@@ -32,11 +35,15 @@ from chat.message_templates import (
     template_preview,
     template_send,
     template_start,
+    templates_sync_request,
 )
 from chat.models import Agent, Conversation, Message, MessageTemplate, Team
 from chat.phones import InvalidPhone, looks_like_phone, normalize_phone, phone_display
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.presence import presence_mark, presence_sentence
+from chat.rich_messages import LIMITS as RICH_LIMITS
+from chat.rich_messages import RichRefused, list_rows
+from chat.selectors.canned import canned_responses_for
 from chat.selectors.conversations import (
     CURSOR_SLACK,
     SIDEBAR_LIMIT,
@@ -62,6 +69,7 @@ from chat.selectors.templates import approved_templates
 from chat.services import inbox, notes
 from chat.services.inbox import agent_by_id
 from chat.services.notes import mentions_seen
+from integrations.templates import templates_sync_now
 from links.services import InvalidEntity, check_entity
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
@@ -185,12 +193,15 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
     if template_form is not None and chosen is None:
         chosen = _template_chosen(template_form.data.get("template"))
     send_url = reverse("chat:message_send", args=[conversation.pk]) if conversation else reverse("chat:new_chat_send")
+    templates = [] if window_open else approved_templates()
     return {
         "conversation": conversation,
         "new_chat_to": to,
         "send_url": send_url,
         "window_open": window_open,
-        "templates": [] if window_open else approved_templates(),
+        "templates": templates,
+        # A fresh install has none until a sync: the worker is asked (at most every few minutes).
+        "sync_requested": not window_open and not templates and templates_sync_request(),
         "form": form,
         "template_form": template_form,
         **(_template_fields_context(chosen, template_form.data) if chosen else {"template": None}),
@@ -199,6 +210,8 @@ def _composer_context(conversation, *, form=None, entity=None, template_form=Non
         "idempotency_key": uuid.uuid4().hex,
         "note_key": uuid.uuid4().hex,
         "media_rules": browser_rules(),
+        "body_max": forms.BODY_MAX,
+        "rich_limits": RICH_LIMITS,
         "media_accept": accept_attribute(),
         "entity_types": settings.ENTITY_TYPES,
         "reply_to": reply_to,
@@ -417,6 +430,46 @@ def template_fields_view(request):
     return render(request, "chat/_template_fields.html", context)
 
 
+# "/" at the very start of the composer, then the shortcut typed so far (nothing else, no second line).
+CANNED_TYPED = re.compile(r"/([A-Za-z0-9_-]{0,32})")
+
+
+@chat_user_required
+@require_GET
+def canned_suggestions(request, pk):
+    """The composer's "/" menu: the canned responses for what was typed, filled for this conversation."""
+    chat = get_conversation_for_user(request.user, pk)
+    typed = CANNED_TYPED.fullmatch(request.GET.get("body", "")[:40])
+    if typed is None:
+        return render(request, "chat/_canned_list.html", {"conversation": chat, "options": []})
+    record = record_for(conversation=chat, entity=_entity_param(request.GET))
+    responses = canned_responses_for(user=request.user, prefix=typed.group(1))
+    options = [
+        (response, canned_fill(response.text, conversation=chat, agent=request.user, record=record))
+        for response in responses
+    ]
+    context = {"conversation": chat, "options": options, "typed": typed.group(0)}
+    return render(request, "chat/_canned_list.html", context)
+
+
+@chat_user_required
+@require_POST
+def templates_sync_view(request):
+    """The composer's "Sync templates" button: copy the templates from WhatsApp now, and show the list again."""
+    count, sentence = templates_sync_now()
+    if not request.htmx:  # a plain form post: back to where the button was
+        back = request.headers.get("Referer", "")
+        safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+        return redirect(back if safe else reverse("chat:page"))
+    context = {
+        "templates": approved_templates(),
+        "template": None,
+        "sync_sentence": sentence,
+        "sync_failed": count is None,
+    }
+    return render(request, "chat/_template_picker.html", context)
+
+
 @chat_user_required
 @require_POST
 def message_send(request, pk):
@@ -424,15 +477,21 @@ def message_send(request, pk):
     chat = get_conversation_for_user(request.user, pk)
     entity = _entity_param(request.POST)
     is_template = "template" in request.POST
-    form_class = forms.TemplateSendForm if is_template else forms.SendForm
+    rich_kind = request.POST.get("kind", "") if request.POST.get("kind", "") in forms.RICH_KINDS else ""
+    form_class = forms.TemplateSendForm if is_template else forms.RichSendForm if rich_kind else forms.SendForm
     form = form_class(request.POST, request.FILES)
-    error = ""
+    error = refused_field = ""
     reply_to = None
     if form.is_valid():
         data = form.cleaned_data
         try:
-            reply_to = None if is_template else _reply_to(chat, request.POST)
-            _queue(chat, request.user, data, entity or data["entity"], is_template, reply_to)
+            if rich_kind:
+                _queue_rich(chat, request.user, request.POST, entity or data["entity"], data)
+            else:
+                reply_to = None if is_template else _reply_to(chat, request.POST)
+                _queue(chat, request.user, data, entity or data["entity"], is_template, reply_to)
+        except RichRefused as refused:
+            error, refused_field = refused.reason, refused.field
         except (services.SendRefused, TemplateRefused) as refused:
             error = refused.reason
         except InvalidEntity as invalid:
@@ -447,11 +506,13 @@ def message_send(request, pk):
     context = _composer_context(
         chat,
         entity=entity,
-        form=None if is_template else form,
+        form=None if is_template or rich_kind else form,
         template_form=form if is_template else None,
         error=error,
         reply_to=reply_to,
     )
+    if rich_kind:  # the attach menu's form opens again, holding what was typed, the refused field marked
+        context.update(rich=request.POST, rich_kind=rich_kind, rich_field=refused_field)
     return render(request, "chat/_composer.html", context, status=422 if not _is_partial(request) else 200)
 
 
@@ -509,6 +570,40 @@ def _queue(chat, user, data, entity, is_template, reply_to=None):
             **common,
         )
     return services.message_send_text(body=data["body"], **common)
+
+
+def _queue_rich(chat, user, post, entity, data):
+    """The attach menu's location, contact card, reply buttons or list (chat.rich_messages checks each field)."""
+    common = {"conversation": chat, "author": user, "entity": entity, "idempotency_key": data["idempotency_key"]}
+    kind = data["kind"]
+    if kind == "location":
+        return services.message_send_location(
+            latitude=post.get("location_latitude", ""),
+            longitude=post.get("location_longitude", ""),
+            name=post.get("location_name", ""),
+            address=post.get("location_address", ""),
+            **common,
+        )
+    if kind == "contact":
+        return services.message_send_contact(
+            name=post.get("contact_name", ""),
+            phone=post.get("contact_phone", ""),
+            email=post.get("contact_email", ""),
+            org=post.get("contact_org", ""),
+            **common,
+        )
+    if kind == "buttons":
+        titles = [post.get(f"button_{n}", "") for n in range(1, RICH_LIMITS["buttons_max"] + 2)]
+        return services.message_send_buttons(
+            body=post.get("buttons_body", ""), titles=titles, footer=post.get("buttons_footer", ""), **common
+        )
+    return services.message_send_list(
+        body=post.get("list_body", ""),
+        button=post.get("list_button", ""),
+        rows=list_rows(post.get("list_rows", "")),
+        footer=post.get("list_footer", ""),
+        **common,
+    )
 
 
 # --- Starting a conversation: a number nobody has a conversation with, and a first template -----------

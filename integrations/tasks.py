@@ -189,7 +189,10 @@ def messages_sweep_task():
 
 @shared_task(acks_late=True)
 def templates_sync_task():
-    """Beat: copy the approved templates from WhatsApp Manager."""
+    """Beat, a worker's start, and a composer that found none: copy the templates from WhatsApp Manager.
+
+    Idempotent (the sync updates rows in place); WhatsApp unreachable is logged, never raised.
+    """
     from integrations.templates import templates_sync
     from integrations.whatsapp import WhatsAppError
 
@@ -232,3 +235,12 @@ def worker_heartbeat_task():
 @worker_ready.connect(weak=False)
 def _heartbeat_on_start(**_):
     worker_heartbeat_task()  # the task's body, run here at once
+
+
+@worker_ready.connect(weak=False)
+def _templates_sync_on_start(**_):
+    """A fresh install has its templates once a worker runs, not a beat period later."""
+    try:
+        templates_sync_task.delay()
+    except Exception as exc:  # a broker that is down must not stop the worker starting
+        logger.warning("Template sync not enqueued at start (%s); beat will sync later", type(exc).__name__)

@@ -1,16 +1,18 @@
 """Message templates: synced from WhatsApp Manager, and checked before a template send.
 
-templates_sync() runs from beat (integrations.tasks.templates_sync_task) and from the
+templates_sync() runs from beat, a worker's start and a composer that found none
+(integrations.tasks.templates_sync_task), from the composer's "Sync templates" button, and from the
 admin's "Sync from WhatsApp" button. template_check() is called by the send task, and
 can be called by an API before queueing, to refuse a wrong send with a clear reason.
 """
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from chat.message_templates import template_slots
 from chat.models import MessageTemplate
-from integrations.whatsapp import CloudAPIClient
+from integrations.whatsapp import CloudAPIClient, WhatsAppError
 
 GONE = "DELETED"  # a template Meta no longer lists; kept for history, never sendable
 
@@ -125,3 +127,15 @@ def templates_sync(*, client=None):
     ]
     MessageTemplate.objects.filter(pk__in=gone).update(status=GONE, synced_at=now)
     return len(seen)
+
+
+def templates_sync_now():
+    """The composer's "Sync templates" button: sync at once; returns (synced count or None, a sentence)."""
+    if not (settings.WHATSAPP_ACCESS_TOKEN and settings.WHATSAPP_BUSINESS_ACCOUNT_ID):
+        return None, "WhatsApp is not set up yet (no access token or business account id): ask an administrator."
+    try:
+        count = templates_sync()
+    except WhatsAppError as error:
+        return None, f"WhatsApp could not be asked for the templates ({error.title}). Try again in a moment."
+    approved = MessageTemplate.objects.filter(status="APPROVED").count()
+    return count, f"Synced {count} template(s) from WhatsApp; {approved} approved."

@@ -11,6 +11,9 @@ urlpatterns = [
     path("send-message", api.SendMessageApi.as_view(), name="send_message"),
     path("send-media", api.SendMediaApi.as_view(), name="send_media"),
     path("send-template", api.SendTemplateApi.as_view(), name="send_template"),
+    path("send-location", api.SendLocationApi.as_view(), name="send_location"),
+    path("send-contact", api.SendContactApi.as_view(), name="send_contact"),
+    path("send-interactive", api.SendInteractiveApi.as_view(), name="send_interactive"),
     path(
         "entity-messages/<str:entity_type>/<str:entity_id>",
         links_api.EntityMessagesApi.as_view(),

@@ -38,6 +38,22 @@ INBOUND_TYPES = [
     "reaction",
     "unsupported",
 ]
+# Meta's limits on interactive messages (reply buttons and lists), as the Cloud API refuses past them.
+INTERACTIVE_LIMITS = {
+    "body": 1024,
+    "header": 60,
+    "footer": 60,
+    "buttons": 3,
+    "button_title": 20,
+    "button_id": 256,
+    "list_button": 20,
+    "sections": 10,
+    "section_title": 24,
+    "rows": 10,
+    "row_title": 24,
+    "row_description": 72,
+    "row_id": 200,
+}
 VERSION_RE = re.compile(r"^v\d+\.\d+$")
 TO_RE = re.compile(r"^\+\d{7,15}$|^US\.\d+$")
 # Meta answers most errors with HTTP 400; these differ.

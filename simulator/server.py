@@ -50,6 +50,7 @@ from simulator.handler import handler_for
 from simulator.meta import (
     CAPTION_TYPES,
     INBOUND_TYPES,
+    INTERACTIVE_LIMITS,
     MEDIA_LIMITS,
     MEDIA_TYPES,
     SAMPLE_MEDIA,
@@ -65,6 +66,16 @@ from simulator.meta import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _text_within(value, name, limit, required=False):
+    """Meta's check of one text parameter: a string, present when required, at most `limit` characters."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise invalid(f"Param {name} is required", code=131008)
+    if len(value) > limit:
+        raise invalid(f"Param {name} must be at most {limit} characters long")
 
 
 class Simulator:
@@ -344,9 +355,60 @@ class Simulator:
             if not isinstance(content.get(field), int | float | str):
                 raise invalid(f"Param location['{field}'] is required", code=131008)
 
+    def _check_contacts(self, kind, content):
+        if not isinstance(content, list) or not content:
+            raise invalid("Param contacts must be a non-empty list", code=131008)
+        for number, card in enumerate(content):
+            name = card.get("name") if isinstance(card, dict) else None
+            if not isinstance(name, dict) or not str(name.get("formatted_name") or "").strip():
+                raise invalid(f"Param contacts[{number}]['name']['formatted_name'] is required", code=131008)
+
+    def _check_interactive(self, kind, content):
+        limits = INTERACTIVE_LIMITS
+        kind = content.get("type")
+        if kind not in ("button", "list"):
+            raise invalid("Param interactive['type'] is required and must be 'button' or 'list'", code=131008)
+        body = (content.get("body") or {}).get("text") if isinstance(content.get("body"), dict) else None
+        _text_within(body, "interactive['body']['text']", limits["body"], required=True)
+        for part in ("header", "footer"):
+            if part in content:
+                _text_within((content[part] or {}).get("text"), f"interactive['{part}']['text']", limits[part])
+        action = content.get("action")
+        if not isinstance(action, dict):
+            raise invalid("Param interactive['action'] is required", code=131008)
+        if kind == "button":
+            buttons = action.get("buttons")
+            if not isinstance(buttons, list) or not 1 <= len(buttons) <= limits["buttons"]:
+                raise invalid(f"Param interactive['action']['buttons'] must have 1 to {limits['buttons']} buttons")
+            for n, button in enumerate(buttons):
+                reply = button.get("reply") if isinstance(button, dict) else None
+                if not isinstance(reply, dict) or button.get("type") != "reply":
+                    raise invalid(f"Param interactive['action']['buttons'][{n}] must be a reply button")
+                _text_within(reply.get("title"), f"buttons[{n}]['reply']['title']", limits["button_title"], True)
+                _text_within(reply.get("id"), f"buttons[{n}]['reply']['id']", limits["button_id"], True)
+            return
+        _text_within(action.get("button"), "interactive['action']['button']", limits["list_button"], True)
+        sections = action.get("sections")
+        if not isinstance(sections, list) or not 1 <= len(sections) <= limits["sections"]:
+            raise invalid(f"Param interactive['action']['sections'] must have 1 to {limits['sections']} sections")
+        rows = 0
+        for n, section in enumerate(sections):
+            if not isinstance(section, dict) or not isinstance(section.get("rows"), list) or not section["rows"]:
+                raise invalid(f"Param sections[{n}]['rows'] is required", code=131008)
+            if len(sections) > 1 or "title" in section:
+                _text_within(section.get("title"), f"sections[{n}]['title']", limits["section_title"], True)
+            for m, row in enumerate(section["rows"]):
+                row = row if isinstance(row, dict) else {}
+                _text_within(row.get("title"), f"sections[{n}]['rows'][{m}]['title']", limits["row_title"], True)
+                _text_within(row.get("id"), f"sections[{n}]['rows'][{m}]['id']", limits["row_id"], True)
+                if "description" in row:
+                    _text_within(row["description"], f"rows[{m}]['description']", limits["row_description"])
+            rows += len(section["rows"])
+        if rows > limits["rows"]:
+            raise invalid(f"A list has at most {limits['rows']} rows in all sections")
+
     def _check_other(self, kind, content):
-        if kind == "interactive" and not content.get("type"):
-            raise invalid("Param interactive['type'] is required", code=131008)
+        return
 
     def handle_upload(self, content_type, raw):
         if not content_type.startswith("multipart/form-data"):
@@ -576,10 +638,14 @@ class Simulator:
                 }
             ]
         elif kind == "interactive":
-            message["interactive"] = {
-                "type": "button_reply",
-                "button_reply": {"id": "confirm", "title": text or "Confirm"},
-            }
+            chosen = self._interactive_choice(sender, text)
+            if chosen is None:
+                message["interactive"] = {
+                    "type": "button_reply",
+                    "button_reply": {"id": "confirm", "title": text or "Confirm"},
+                }
+            else:  # the customer taps a choice of the last buttons or list sent to them
+                message["interactive"], reply_to = chosen[0], reply_to or chosen[1]
         elif kind == "button":
             message["button"] = {"payload": "Reschedule", "text": text or "Reschedule"}
         elif kind == "reaction":
@@ -603,6 +669,28 @@ class Simulator:
             self.inbound.append(wamid)
             self._push(time.time(), self._envelope(messages=[message], contacts=contacts))
         return wamid
+
+    def _interactive_choice(self, sender, text):
+        """(Meta's button_reply or list_reply, the wamid it answers) for the newest interactive send to
+        `sender`: the choice titled `text`, else the first; None when nothing interactive was sent."""
+        with self.lock:
+            record = next(
+                (r for r in reversed(self.sends) if digits(r["to"]) == sender and r["type"] == "interactive"), None
+            )
+        if record is None:
+            return None
+        content = record["body"]["interactive"]
+        action = content.get("action") or {}
+        if content.get("type") == "button":
+            choices, kind = [b["reply"] for b in action.get("buttons") or []], "button_reply"
+        else:
+            choices = [row for section in action.get("sections") or [] for row in section.get("rows") or []]
+            kind = "list_reply"
+        if not choices:
+            return None
+        choice = next((c for c in choices if text and c.get("title") == text), choices[0])
+        reply = {key: choice[key] for key in ("id", "title", "description") if key in choice}
+        return {"type": kind, kind: reply}, record["wamid"]
 
     def _last_send_to(self, sender):
         with self.lock:

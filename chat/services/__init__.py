@@ -38,6 +38,10 @@ from chat.services.messages import (
     message_react,
     message_receive,
     message_retry,
+    message_send_buttons,
+    message_send_contact,
+    message_send_list,
+    message_send_location,
     message_send_text,
 )
 from chat.services.previews import PREVIEW_LABELS, PREVIEW_LENGTH, message_preview
@@ -80,6 +84,10 @@ __all__ = [
     "message_react",
     "message_receive",
     "message_retry",
+    "message_send_buttons",
+    "message_send_contact",
+    "message_send_list",
+    "message_send_location",
     "message_send_claim",
     "message_send_failed",
     "message_send_leaving",

@@ -8,6 +8,7 @@ from django.utils import timezone
 from chat import changes
 from chat.models import Conversation, Message
 from chat.payload import clean, safe_file_name
+from chat.rich_messages import build_buttons, build_contact, build_list, build_location
 from chat.services.conversations import (
     conversation_apply_message,
     conversation_follow_identity,
@@ -157,6 +158,35 @@ def message_queue(
 
 def message_send_text(*, conversation, author, body, **options):
     return message_queue(conversation=conversation, author=author, message_type=Message.Type.TEXT, body=body, **options)
+
+
+def _message_queue_built(built, **options):
+    message_type, content, summary = built
+    return message_queue(message_type=message_type, body=summary, data={message_type: content}, **options)
+
+
+# A location, a contact card, reply buttons or a list: checked by chat.rich_messages (which raises
+# RichRefused naming the field) before anything is stored or queued; sent as built by the send task.
+
+
+def message_send_location(*, conversation, author, latitude, longitude, name="", address="", **options):
+    built = build_location(latitude=latitude, longitude=longitude, name=name, address=address)
+    return _message_queue_built(built, conversation=conversation, author=author, **options)
+
+
+def message_send_contact(*, conversation, author, name, phone, email="", org="", **options):
+    built = build_contact(name=name, phone=phone, email=email, org=org)
+    return _message_queue_built(built, conversation=conversation, author=author, **options)
+
+
+def message_send_buttons(*, conversation, author, body, titles, footer="", **options):
+    built = build_buttons(body=body, titles=titles, footer=footer)
+    return _message_queue_built(built, conversation=conversation, author=author, **options)
+
+
+def message_send_list(*, conversation, author, body, button, rows, footer="", **options):
+    built = build_list(body=body, button=button, rows=rows, footer=footer)
+    return _message_queue_built(built, conversation=conversation, author=author, **options)
 
 
 @transaction.atomic

@@ -136,6 +136,27 @@ def location(message):
 
 
 @register.filter
+def interactive_choices(message):
+    """An outbound interactive message's choices: {"buttons": [titles]} or {"list": label, "rows": [...]}."""
+    data = message.data if isinstance(message.data, dict) else {}
+    content = data.get("interactive") if isinstance(data.get("interactive"), dict) else {}
+    action = content.get("action") if isinstance(content.get("action"), dict) else {}
+    if content.get("type") == "button":
+        buttons = [b.get("reply") for b in action.get("buttons") or [] if isinstance(b, dict)]
+        return {"buttons": [str(b.get("title") or "") for b in buttons if isinstance(b, dict)]}
+    if content.get("type") == "list":
+        rows = [
+            {"title": str(row.get("title") or ""), "description": str(row.get("description") or "")}
+            for section in action.get("sections") or []
+            if isinstance(section, dict)
+            for row in section.get("rows") or []
+            if isinstance(row, dict)
+        ]
+        return {"list": str(action.get("button") or ""), "rows": rows}
+    return None
+
+
+@register.filter
 def contact_cards(message):
     """data["contacts"] as [{name, phones: [..], emails: [..], org}] with only strings kept."""
     data = message.data if isinstance(message.data, dict) else {}

@@ -293,3 +293,44 @@ def test_every_sidebar_filter_costs_the_same_at_any_size(
         body = agent_client.get(url, **HTMX).content.decode()
     expected = {"all": 30, "mine": 15, "unassigned": 15}.get(owner, 30)
     assert body.count('class="conversation-row') == expected
+
+
+def test_a_closed_window_costs_the_same_queries_with_no_templates_or_many(
+    agent_client, db, django_assert_num_queries, monkeypatch
+):
+    """No template: the worker is asked to sync (a cache key, no query); many: one query lists them all."""
+    import integrations.tasks
+    from chat.message_templates import SYNC_REQUEST_KEY
+    from chat.models import Conversation, MessageTemplate
+
+    monkeypatch.setattr(integrations.tasks.templates_sync_task, "delay", lambda: None)
+    cache.delete(SYNC_REQUEST_KEY)
+    chat = make_conversation(inbound_ago=timezone.timedelta(days=2))
+    history(chat, 4)  # its inbound messages opened the window: close it again
+    Conversation.objects.filter(pk=chat.pk).update(last_inbound_at=timezone.now() - timezone.timedelta(days=2))
+    agent_client.get(reverse("chat:page"))
+    url = reverse("chat:conversation", args=[chat.pk])
+    with django_assert_num_queries(19) as none:  # the open window's 18, and the template list
+        assert "No approved templates yet." in agent_client.get(url, **HTMX).content.decode()
+    for n in range(12):
+        MessageTemplate.objects.create(name=f"t{n}", language="en", status="APPROVED")
+    with django_assert_num_queries(len(none.captured_queries)):
+        assert "t11 (en)" in agent_client.get(url, **HTMX).content.decode()
+    cache.delete(SYNC_REQUEST_KEY)
+
+
+def test_canned_suggestions_cost_the_same_queries_for_few_or_many(agent_client, agent, db, django_assert_num_queries):
+    from chat.models import CannedResponse
+
+    chat = make_conversation(inbound_ago=timezone.timedelta(hours=1))
+    team = Team.objects.create(name="Support")
+    team.members.add(agent)
+    url = reverse("chat:canned_suggestions", args=[chat.pk])
+    CannedResponse.objects.create(shortcut="hi", text="Hi {{contact_name}}")
+    agent_client.get(url, {"body": "/"}, **HTMX)
+    with django_assert_num_queries(4) as few:
+        agent_client.get(url, {"body": "/"}, **HTMX)
+    for n in range(7):
+        CannedResponse.objects.create(shortcut=f"team{n}", text="{{record}}", team=team)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert agent_client.get(url, {"body": "/"}, **HTMX).content.decode().count('role="option"') == 8

@@ -403,3 +403,55 @@ def test_it_forgets_arrivals_on_reset(simulator):
     assert simulator.arrival_counts()["count"] == 1
     assert requests.post(f"{simulator.url}/_sim/reset", timeout=5).status_code == 200
     assert simulator.arrival_counts()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("interactive", "tapped", "expected"),
+    [
+        (
+            {
+                "type": "button",
+                "body": {"text": "Deliver tomorrow?"},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": "button-1", "title": "Yes"}},
+                        {"type": "reply", "reply": {"id": "button-2", "title": "Another day"}},
+                    ]
+                },
+            },
+            "Another day",
+            {"type": "button_reply", "button_reply": {"id": "button-2", "title": "Another day"}},
+        ),
+        (
+            {
+                "type": "list",
+                "body": {"text": "When?"},
+                "action": {
+                    "button": "Pick",
+                    "sections": [{"rows": [{"id": "row-1", "title": "Morning", "description": "9 to 12"}]}],
+                },
+            },
+            "",
+            {"type": "list_reply", "list_reply": {"id": "row-1", "title": "Morning", "description": "9 to 12"}},
+        ),
+    ],
+)
+def test_a_customer_taps_a_choice_of_the_last_buttons_or_list_sent(hooked, receiver, interactive, tapped, expected):
+    sent = post(
+        hooked,
+        f"{hooked.phone_number_id}/messages",
+        {
+            "messaging_product": "whatsapp",
+            "to": CUSTOMER,
+            "type": "interactive",
+            "interactive": interactive,
+        },
+    )
+    assert sent.status_code == 200
+    receiver.wait_for(3)
+    receiver.received.clear()
+    hooked.inbound_message(sender=CUSTOMER, kind="interactive", text=tapped)
+    payload = next(p for p in receiver.wait_for(1) if "messages" in p["entry"][0]["changes"][0]["value"])
+    (message,) = payload["entry"][0]["changes"][0]["value"]["messages"]
+    assert message["interactive"] == expected
+    assert message["context"]["id"] == sent.json()["messages"][0]["id"]

@@ -144,10 +144,89 @@
     if (window.htmx) window.htmx.process(bubble);
   });
 
+  // Canned responses: "/" at the very start of the composer asks the server (the textarea's
+  // hx-get, on chatCanned) for the matching ones, already filled for this conversation; the list
+  // is an ARIA listbox driven from the textarea (a combobox): ↑ ↓ move, Enter or Tab insert, Esc closes.
+  var CANNED_TYPED = /^\/[A-Za-z0-9_-]{0,32}$/;
+  function cannedBox(box) { return box.form && box.form.querySelector(".canned"); }
+  function cannedOptions(box) {
+    var list = cannedBox(box);
+    return list ? Array.prototype.slice.call(list.querySelectorAll("[role=option]")) : [];
+  }
+  function cannedClose(box) {
+    var list = cannedBox(box);
+    if (list) list.innerHTML = "";
+    box.setAttribute("aria-expanded", "false");
+    box.removeAttribute("aria-activedescendant");
+  }
+  function cannedSelect(box, option) {
+    cannedOptions(box).forEach(function (other) { other.setAttribute("aria-selected", other === option ? "true" : "false"); });
+    box.setAttribute("aria-activedescendant", option.id);
+    option.scrollIntoView({ block: "nearest" });
+  }
+  function cannedChoose(box, option) {
+    box.value = option.getAttribute("data-text");
+    cannedClose(box);
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  // True when the key was the menu's, so the composer's own Enter (send) does not run.
+  function cannedKey(event, box) {
+    var options = cannedOptions(box);
+    if (!options.length) return false;
+    var current = options.findIndex(function (o) { return o.getAttribute("aria-selected") === "true"; });
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      cannedSelect(box, options[(current + step + options.length) % options.length]);
+    } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
+      cannedChoose(box, options[Math.max(current, 0)]);
+    } else if (event.key === "Escape") {
+      cannedClose(box);
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
+  }
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.hasAttribute || !box.hasAttribute("aria-autocomplete") || !window.htmx) return;
+    if (CANNED_TYPED.test(box.value)) window.htmx.trigger(box, "chatCanned");
+    else if (box.getAttribute("aria-expanded") === "true" || cannedOptions(box).length || cannedBox(box).innerHTML) cannedClose(box);
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var list = event.detail.target;
+    if (!list || !list.classList || !list.classList.contains("canned")) return;
+    var box = list.closest("form").querySelector(".composer-text");
+    if (!CANNED_TYPED.test(box.value)) { cannedClose(box); return; } // typed on meanwhile
+    var options = cannedOptions(box);
+    box.setAttribute("aria-expanded", options.length ? "true" : "false");
+    if (options.length) cannedSelect(box, options[0]);
+    else box.removeAttribute("aria-activedescendant");
+  });
+  document.addEventListener("mousedown", function (event) {
+    var option = event.target.closest && event.target.closest(".canned [role=option]");
+    if (!option) return;
+    event.preventDefault(); // keep the focus in the composer
+    cannedChoose(option.closest("form").querySelector(".composer-text"), option);
+  });
+
+  // Enter in a panel of the attach menu sends that panel (its own button), never the text.
+  document.addEventListener("keydown", function (event) {
+    var input = event.target;
+    if (event.key !== "Enter" || event.isComposing || !(input instanceof HTMLInputElement)) return;
+    var panel = input.closest(".rich");
+    if (!panel) return;
+    event.preventDefault();
+    panel.querySelector("button[name=kind]").click(); // a click, so htmx sends the button's kind with the form
+  });
+
   // Enter sends, Shift+Enter is a new line; the box grows with its text.
   document.addEventListener("keydown", function (event) {
     var box = event.target;
     if (!isTextBox(box)) return;
+    if (box.hasAttribute("aria-autocomplete") && !event.isComposing && cannedKey(event, box)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       if (box.value.trim() || hasFile(box.form)) box.form.requestSubmit();
@@ -163,6 +242,35 @@
   document.addEventListener("submit", function (event) {
     if (event.target.id === "composer") stick = true;
   }, true);
+
+  // WhatsApp's 4,096-character limit (data-max, from chat.forms.BODY_MAX) is shown, never enforced
+  // by cutting: a counter appears near it and turns to an error past it; the server says the same.
+  // Characters are counted as Python counts them (code points), not as UTF-16 units.
+  var NEAR_LIMIT = 0.9;
+  function countLength(box) {
+    var max = Number(box.getAttribute("data-max"));
+    var out = box.form && box.form.querySelector(".composer-count");
+    if (!max || !out) return;
+    var length = Array.from(box.value.trim()).length; // the server counts the trimmed text too
+    out.hidden = length < max * NEAR_LIMIT;
+    var over = length > max;
+    out.textContent = length.toLocaleString("en-US") + " / " + max.toLocaleString("en-US") +
+      (over ? " · " + (length - max).toLocaleString("en-US") + " too many" : "");
+    out.classList.toggle("over", over);
+    box.setAttribute("aria-invalid", over ? "true" : "false");
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-max")) countLength(event.target);
+  });
+  // A composer that comes back holding text (a refused send) is sized and counted at once.
+  function countAll() {
+    document.querySelectorAll(".composer-text[data-max]").forEach(function (box) {
+      countLength(box);
+      if (box.value) { box.style.height = "auto"; box.style.height = Math.min(box.scrollHeight, 140) + "px"; }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", countAll);
+  document.addEventListener("htmx:afterSettle", countAll);
 
   function isTextBox(box) {
     return box.classList && (box.classList.contains("composer-text") || box.classList.contains("note-text"));
