@@ -8,7 +8,7 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from chat.errors import describe_send_error
-from chat.models import Agent, Conversation, Message, MessageTemplate, Team
+from chat.models import Agent, Conversation, Label, Message, MessageTemplate, Team
 from chat.services import SendRefused, message_retry
 from chat.services.conversations import conversation_delete, conversations_delete
 from chat.services.inbox import conversation_assign, conversation_set_status
@@ -38,13 +38,15 @@ class ConversationAdmin(admin.ModelAdmin):
         "last_message_at",
         "last_inbound_at",
     )
-    search_fields = ("other_party", "wa_user_id", "contact_name")
-    list_filter = ("status", "team", "assignee", ("last_message_at", admin.DateFieldListFilter))
+    search_fields = ("other_party", "wa_user_id", "staff_name", "contact_name")
+    list_filter = ("status", "team", "assignee", "labels", ("last_message_at", admin.DateFieldListFilter))
     list_select_related = ("assignee", "team")
     actions = ["resolve", "reopen", "unassign"]
-    # Owner and status change through chat.services.inbox (the actions below, the page, the API), so each
-    # change leaves its activity line and moves the poll's change mark.
+    # Owner, status, labels and the staff's name for the contact change through chat.services.inbox (the
+    # actions below, the page, the API), so each change leaves its activity line and moves the poll's change mark.
     readonly_fields = (
+        "staff_name",
+        "labels",
         "status",
         "snoozed_until",
         "assignee",
@@ -204,6 +206,20 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"Synced {count} template(s) from WhatsApp.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:chat_messagetemplate_changelist"))
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("name", "colour", "conversation_count")
+    list_filter = ("colour",)
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(conversations_total=Count("conversations"))
+
+    @admin.display(description="Conversations", ordering="conversations_total")
+    def conversation_count(self, label):
+        return label.conversations_total
 
 
 @admin.register(Team)

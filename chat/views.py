@@ -5,6 +5,7 @@ an HTMX swap show the same markup. Polls carry a cursor and answer 204 when
 nothing changed.
 """
 
+import csv
 import json
 import uuid
 from datetime import UTC, datetime
@@ -15,8 +16,9 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest
 from django.db.models import Max
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -33,7 +35,7 @@ from chat.message_templates import (
     template_send,
     template_start,
 )
-from chat.models import Agent, Conversation, Message, MessageTemplate, Team
+from chat.models import Agent, Conversation, Label, Message, MessageTemplate, Team
 from chat.phones import InvalidPhone, normalize_phone, phone_display
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.presence import presence_mark, presence_sentence
@@ -50,11 +52,12 @@ from chat.selectors.conversations import (
     new_chat_offer,
     notify_state,
 )
-from chat.selectors.messages import message_for_bubble, message_history, messages_changed
+from chat.selectors.messages import message_for_bubble, message_history, messages_changed, messages_for_export
 from chat.selectors.templates import approved_templates
 from chat.services import inbox, notes
 from chat.services.inbox import agent_by_id
 from chat.services.notes import mentions_seen
+from links.selectors import conversation_records
 from links.services import InvalidEntity, check_entity
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
@@ -131,7 +134,9 @@ def _sidebar_context(request, active_id=None):
     query = request.GET.get("q", "")[:100]
     # "Show more" raises the limit; the poll carries it, so loaded rows stay on screen.
     limit = min(max(_int_param(request, "limit", SIDEBAR_LIMIT), 1), SIDEBAR_MAX)
-    inbox = InboxFilter(request.GET.get("status", "open"), request.GET.get("owner", "all"))
+    inbox = InboxFilter(
+        request.GET.get("status", "open"), request.GET.get("owner", "all"), label=request.GET.get("label", "")
+    )
     visible = visible_conversations(request.user)
     conversations = conversation_list(query=query, limit=limit, user=request.user, inbox=inbox, visible=visible)
     counts = inbox_counts(user=request.user, visible=visible)
@@ -153,6 +158,7 @@ def _sidebar_context(request, active_id=None):
                 for team in Team.objects.order_by("name")
             ),
         ],
+        "inbox_labels": list(Label.objects.all()),
         "new_chat_offer": new_chat_offer(query),
         "active_id": active_id,
         "sidebar_since": cursor_now(),
@@ -695,6 +701,141 @@ def conversation_unread(request, pk):
     response = render(request, "chat/_pane_swap.html", context)
     response["HX-Push-Url"] = reverse("chat:page")
     return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+# --- Labels, the contact's details, the export ------------------------------------------------
+
+
+@chat_user_required
+@require_GET
+def conversation_labels(request, pk):
+    """The labels menu's choices, loaded when it opens: every label, those on the conversation marked."""
+    chat = get_conversation_for_user(request.user, pk)
+    on = set(chat.labels.values_list("pk", flat=True))
+    context = {"conversation": chat, "choices": [(label, label.pk in on) for label in Label.objects.all()]}
+    return render(request, "chat/_label_menu.html", context)
+
+
+@chat_user_required
+@require_POST
+def conversation_label(request, pk):
+    """Put a label on the conversation (`label`: its id), or take one off (`remove`: its id)."""
+    chat = get_conversation_for_user(request.user, pk)
+    error = ""
+    removing = "remove" in request.POST
+    try:
+        label = inbox.label_by_id(request.POST.get("remove" if removing else "label", ""))
+        change = inbox.conversation_label_remove if removing else inbox.conversation_label_add
+        change(conversation=chat, actor=request.user, label=label)
+    except inbox.InboxRefused as refused:
+        error = refused.sentence
+    return _header_response(request, chat, error)
+
+
+@chat_user_required
+@require_GET
+def conversation_contact(request, pk):
+    """The contact panel, loaded when it opens: number or user id, first contact, labels, linked records."""
+    chat = get_conversation_for_user(request.user, pk)
+    first = Message.objects.filter(conversation=chat).order_by("id").values_list("created_at", flat=True).first()
+    context = {
+        "conversation": chat,
+        "first_contact": min(filter(None, (first, chat.created_at))),
+        "labels": chat.labels.all(),
+        "records": conversation_records(conversation=chat),
+    }
+    return render(request, "chat/_contact_panel.html", context)
+
+
+@chat_user_required
+@require_POST
+def conversation_rename(request, pk):
+    """Set the name staff know the contact by (empty: the WhatsApp profile name again)."""
+    chat = get_conversation_for_user(request.user, pk)
+    error = ""
+    try:
+        inbox.conversation_rename(conversation=chat, actor=request.user, name=request.POST.get("display_name", ""))
+    except inbox.InboxRefused as refused:
+        error = refused.sentence
+    return _header_response(request, chat, error)
+
+
+def _export_name(chat, extension):
+    stamp = timezone.localtime().strftime("%Y-%m-%d")
+    return f"whatsapp-conversation-{chat.pk}-{stamp}.{extension}"
+
+
+@chat_user_required
+@require_GET
+def conversation_transcript(request, pk):
+    """A printable transcript (the browser prints it to PDF), streamed a message at a time, autoescaped."""
+    chat = get_conversation_for_user(request.user, pk)
+    context = {"conversation": chat, "printed_at": timezone.now()}
+    head, row, foot = (get_template(f"chat/transcript_{part}.html") for part in ("head", "row", "foot"))
+
+    def pieces():
+        yield head.render(context, request)
+        for message in messages_for_export(conversation=chat):
+            yield row.render({"conversation": chat, "message": message})
+        yield foot.render(context, request)
+
+    response = StreamingHttpResponse(pieces(), content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# A spreadsheet runs a cell that starts like a formula; a leading apostrophe makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = ["id", "time", "direction", "from", "type", "text", "file_name", "status"]
+
+
+def csv_cell(value):
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class _Line:
+    """csv.writer's file: hands back each row it writes, for the streaming response."""
+
+    def write(self, text):
+        return text
+
+
+def _csv_row(chat, message):
+    if message.direction == Message.Direction.INBOUND:
+        who = chat.display_name
+    else:
+        author = message.from_user
+        who = (author.get_full_name() or author.get_username()) if author else "Business"
+    return [
+        message.pk,
+        timezone.localtime(message.whatsapp_timestamp or message.created_at).isoformat(),
+        message.direction,
+        who,
+        message.message_type,
+        message.message_body or message.caption,
+        message.file_name,
+        message.status,
+    ]
+
+
+@chat_user_required
+@require_GET
+def conversation_export_csv(request, pk):
+    """The conversation as CSV, streamed in keyset batches; formula-like cells neutralised."""
+    chat = get_conversation_for_user(request.user, pk)
+    writer = csv.writer(_Line())
+
+    def lines():
+        yield "\ufeff"  # so spreadsheet programs read the file as UTF-8
+        yield writer.writerow(CSV_COLUMNS)
+        for message in messages_for_export(conversation=chat):
+            yield writer.writerow([csv_cell(value) for value in _csv_row(chat, message)])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_export_name(chat, "csv")}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 # --- Among staff: notes, who else is here, how they hear about it ------------------------------

@@ -145,3 +145,28 @@ def message_page(*, conversation, before=None, limit=50, message_type=None):
     # Uses message_history_idx (conversation, id).
     rows = list(with_details(rows).order_by("-id")[: limit + 1])
     return rows[:limit], (rows[limit - 1].pk if len(rows) > limit else None)
+
+
+EXPORT_BATCH = 500
+# What an export leaves out: staff's notes and activity lines are not part of the talk with the customer.
+EXPORT_TYPES_LEFT_OUT = (Message.Type.NOTE, Message.Type.ACTIVITY, Message.Type.REACTION)
+
+
+def messages_for_export(*, conversation, batch=EXPORT_BATCH):
+    """Every message between the customer and the business, oldest first, read in keyset batches.
+
+    A generator: a transcript or CSV of any length holds one batch in memory at a time, and each
+    batch is one range of message_history_idx.
+    """
+    after = 0
+    while True:
+        rows = list(
+            Message.objects.filter(conversation=conversation, id__gt=after)
+            .exclude(message_type__in=EXPORT_TYPES_LEFT_OUT)
+            .select_related("from_user")
+            .order_by("id")[:batch]
+        )
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].pk
