@@ -104,6 +104,7 @@ class MessageAdmin(admin.ModelAdmin):
         "other_party",
         "from_phone",
         "to_phone",
+        "conversation__staff_name",
         "conversation__contact_name",
         "message_body",
         "whatsapp_message_id",
