@@ -152,12 +152,13 @@ EXPORT_BATCH = 500
 EXPORT_TYPES_LEFT_OUT = (Message.Type.NOTE, Message.Type.ACTIVITY, Message.Type.REACTION)
 
 
-def messages_for_export(*, conversation, batch=EXPORT_BATCH):
+def messages_for_export(*, conversation, batch=None):
     """Every message between the customer and the business, oldest first, read in keyset batches.
 
     A generator: a transcript or CSV of any length holds one batch in memory at a time, and each
     batch is one range of message_history_idx.
     """
+    batch = batch or EXPORT_BATCH
     after = 0
     while True:
         rows = list(
