@@ -30,6 +30,8 @@ ENDPOINTS = [
     ("post", "/api/whatsapp/conversations/+919876543210/mark-unread"),
     ("get", "/api/whatsapp/conversations/+919876543210/notes"),
     ("post", "/api/whatsapp/conversations/+919876543210/notes"),
+    ("post", "/api/whatsapp/conversations/+919876543210/labels"),
+    ("delete", "/api/whatsapp/conversations/+919876543210/labels"),
     ("post", "/api/whatsapp/messages/1/links"),
     ("delete", "/api/whatsapp/messages/1/links"),
     ("get", "/api/whatsapp/templates"),
