@@ -11,7 +11,7 @@ from chat.errors import describe_send_error
 from chat.models import Agent, Conversation, Label, Message, MessageTemplate, Team
 from chat.services import SendRefused, message_retry
 from chat.services.conversations import conversation_delete, conversations_delete
-from chat.services.inbox import conversation_assign, conversation_set_status
+from chat.services.inbox import conversation_assign, conversation_set_status, label_save, labels_delete
 from integrations.sharepoint_backup import sharepoint_backup_retry
 from integrations.templates import templates_sync
 from integrations.whatsapp import WhatsAppError
@@ -221,6 +221,16 @@ class LabelAdmin(admin.ModelAdmin):
     @admin.display(description="Conversations", ordering="conversations_total")
     def conversation_count(self, label):
         return label.conversations_total
+
+    # Through chat.services.inbox, so the sidebar rows that show the label are redrawn.
+    def save_model(self, request, obj, form, change):
+        label_save(label=obj)
+
+    def delete_model(self, request, obj):
+        labels_delete(labels=Label.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        labels_delete(labels=queryset)
 
 
 @admin.register(Team)

@@ -1,7 +1,9 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
+from chat.changes import messages_mark_back, messages_marked_at
 from chat.models import Agent, Conversation, Label, Message, MessageTemplate, Team
 from chat.services import conversation_get_or_create
 from integrations.models import WebhookEvent
@@ -94,3 +96,20 @@ def test_a_conversations_labels_and_staff_name_change_only_through_the_services(
     assert 'name="labels"' not in page
     assert 'name="staff_name"' not in page
     assert "VIP 9876" in page  # shown, read-only
+
+
+def test_renaming_or_deleting_a_label_in_the_admin_redraws_the_rows_that_show_it(admin_client, records):
+    conversation, label = records[0], records[-1]
+    long_ago = timezone.now() - timezone.timedelta(days=1)
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=long_ago)
+    messages_mark_back([conversation.pk], long_ago)
+    change = reverse("admin:chat_label_change", args=[label.pk])
+    assert admin_client.post(change, {"name": "Gold", "colour": "amber"}).status_code == 302
+    assert Conversation.objects.get(pk=conversation.pk).updated_at > long_ago
+    assert messages_marked_at(conversation.pk) > long_ago.timestamp()
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=long_ago)
+    changelist = reverse("admin:chat_label_changelist")
+    admin_client.post(changelist, {"action": "delete_selected", "_selected_action": [label.pk], "post": "yes"})
+    assert not Label.objects.exists()
+    assert not conversation.labels.exists()
+    assert Conversation.objects.get(pk=conversation.pk).updated_at > long_ago

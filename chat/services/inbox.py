@@ -308,6 +308,28 @@ def label_by_id(value):
     return label
 
 
+def _conversations_redrawn(conversation_ids):
+    """Conversations whose rows look different though nothing of theirs changed (a label renamed or deleted)."""
+    Conversation.objects.filter(pk__in=conversation_ids).update(updated_at=timezone.now())
+    changes.conversations_touched(conversation_ids)
+
+
+@transaction.atomic
+def label_save(*, label):
+    """Make or change a label (the admin); the conversations that carry it show the new name or colour."""
+    label.save()
+    _conversations_redrawn(list(label.conversations.values_list("pk", flat=True)))
+    return label
+
+
+@transaction.atomic
+def labels_delete(*, labels):
+    """Delete labels (the admin); they come off their conversations without activity lines."""
+    ids = list(Conversation.objects.filter(labels__in=labels).values_list("pk", flat=True).distinct())
+    labels.delete()
+    _conversations_redrawn(ids)
+
+
 def _labels_changed(row, actor, label, action, sentence):
     Conversation.objects.filter(pk=row.pk).update(updated_at=timezone.now())
     activity_add(conversation=row, actor=actor, action=action, sentence=sentence, label=label.pk)
