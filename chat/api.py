@@ -748,6 +748,37 @@ class ConversationLabelsApi(ChatApi):
         return Response(ConversationOutput(conversation).data)
 
 
+class ConversationDisplayNameApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationDisplayNameInput")
+    class InputSerializer(serializers.Serializer):
+        display_name = TextField(
+            allow_blank=True,
+            max_length=256,
+            help_text="The name the team knows the contact by; WhatsApp's profile name never replaces it. "
+            "Empty: show the profile name again.",
+        )
+
+    @extend_schema(
+        operation_id="conversation_display_name",
+        summary="Set the contact's display name (kept apart from their WhatsApp profile name)",
+        parameters=[REF_PARAMETER],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+        examples=[OpenApiExample("Asha at Madio", value={"display_name": "Asha Patel (Madio)"}, request_only=True)],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            conversation = inbox.conversation_rename(
+                conversation=conversation, actor=request.user, name=data.validated_data["display_name"]
+            )
+        except inbox.InboxRefused as error:
+            raise refused(error) from None
+        return Response(ConversationOutput(conversation).data)
+
+
 # --- Notes among staff -------------------------------------------------------------------
 
 

@@ -26,6 +26,11 @@ urlpatterns = [
     path("conversations/<str:ref>/notes", api.ConversationNotesApi.as_view(), name="conversation_notes"),
     path("conversations/<str:ref>/labels", api.ConversationLabelsApi.as_view(), name="conversation_labels"),
     path(
+        "conversations/<str:ref>/display-name",
+        api.ConversationDisplayNameApi.as_view(),
+        name="conversation_display_name",
+    ),
+    path(
         "conversations/<str:ref>/mark-unread", api.ConversationMarkUnreadApi.as_view(), name="conversation_mark_unread"
     ),
     path("messages/<int:pk>/links", links_api.MessageLinksApi.as_view(), name="message_links"),

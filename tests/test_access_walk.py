@@ -160,6 +160,7 @@ def test_it_walks_every_pattern_including_the_chat_pages():
         "api:conversation_mark_unread",
         "api:conversation_notes",
         "api:conversation_labels",
+        "api:conversation_display_name",
         "chat:conversation_labels",
         "chat:conversation_label",
         "chat:conversation_contact",

@@ -32,6 +32,7 @@ ENDPOINTS = [
     ("post", "/api/whatsapp/conversations/+919876543210/notes"),
     ("post", "/api/whatsapp/conversations/+919876543210/labels"),
     ("delete", "/api/whatsapp/conversations/+919876543210/labels"),
+    ("post", "/api/whatsapp/conversations/+919876543210/display-name"),
     ("post", "/api/whatsapp/messages/1/links"),
     ("delete", "/api/whatsapp/messages/1/links"),
     ("get", "/api/whatsapp/templates"),

@@ -107,3 +107,23 @@ def test_a_conversation_that_is_not_there_or_hidden_is_a_404(api_client, labels,
     response = getattr(api_client, method)(f"{API}/{hidden.pk}/labels", {"label": "VIP"}, format="json")
     assert response.status_code == 404
     assert not hidden.labels.exists()
+
+
+def test_it_sets_and_clears_the_display_name_and_the_profile_name_stays(api_client):
+    chat = Conversation.objects.create(other_party="+919876543210", contact_name="asha_p")
+    named = api_client.post(f"{API}/{chat.pk}/display-name", {"display_name": "Asha Patel"}, format="json")
+    assert named.status_code == 200
+    assert (named.json()["display_name"], named.json()["contact_name"]) == ("Asha Patel", "asha_p")
+    assert api_client.get(API, {"q": "Patel"}).json()["results"][0]["id"] == chat.pk
+    cleared = api_client.post(f"{API}/+919876543210/display-name", {"display_name": ""}, format="json")
+    assert (cleared.json()["display_name"], cleared.json()["staff_name"]) == ("asha_p", "")
+    assert lines(chat) == ["alice named the contact Asha Patel", "alice cleared the contact's name"]
+
+
+@pytest.mark.parametrize("body", [{}, {"display_name": None}, {"display_name": "x" * 257}, {"display_name": "a\x00b"}])
+def test_a_display_name_it_cannot_store_is_a_400_naming_the_field(api_client, body):
+    chat = Conversation.objects.create(other_party="+919876543210")
+    response = api_client.post(f"{API}/{chat.pk}/display-name", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "display_name"
+    assert Conversation.objects.get(pk=chat.pk).staff_name == ""
