@@ -445,6 +445,7 @@ class ConversationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     phone = serializers.CharField(source="other_party", allow_null=True)
     wa_user_id = serializers.CharField(allow_null=True)
+    wa_username = serializers.CharField(help_text="The customer's WhatsApp username (without @), or empty.")
     display_name = serializers.CharField(help_text="The name staff gave the contact, else the WhatsApp profile name.")
     contact_name = serializers.CharField(help_text="The customer's WhatsApp profile name, as WhatsApp last sent it.")
     staff_name = serializers.CharField(help_text="The name staff gave the contact; empty when none.")

@@ -16,6 +16,8 @@ class Conversation(models.Model):
     wa_user_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
     # The WhatsApp profile name, kept current by each inbound message.
     contact_name = models.CharField(max_length=256, blank=True)
+    # The customer's WhatsApp username (without the @), when they have one; kept current with the profile name.
+    wa_username = models.CharField(max_length=64, blank=True)
     # The name staff gave the contact (chat.services.inbox.conversation_rename); the profile name never
     # overwrites it, and display_name prefers it.
     staff_name = models.CharField(max_length=256, blank=True)

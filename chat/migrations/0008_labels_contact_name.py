@@ -24,6 +24,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='conversation',
+            name='wa_username',
+            field=models.CharField(blank=True, max_length=64),
+        ),
+        migrations.AddField(
+            model_name='conversation',
             name='staff_name',
             field=models.CharField(blank=True, max_length=256),
         ),

@@ -33,6 +33,17 @@ def test_a_name_staff_set_survives_every_profile_name_whatsapp_sends(agent):
     assert chat.profile_name_shown == "Asha again"
 
 
+def test_the_username_follows_the_newest_message_like_the_profile_name(agent):
+    chat = make_conversation(name="asha_p")
+    now = timezone.now()
+    conversation_for_customer(phone=chat.other_party, user_id=None, name="Asha", at=now, username="asha.builds")
+    Conversation.objects.filter(pk=chat.pk).update(last_inbound_at=now)
+    older = now - timezone.timedelta(minutes=5)
+    conversation_for_customer(phone=chat.other_party, user_id=None, name="Old", at=older, username="old.name")
+    chat = fresh(chat)
+    assert (chat.contact_name, chat.wa_username, chat.staff_name) == ("Asha", "asha.builds", "")
+
+
 def test_an_empty_name_shows_the_profile_name_again(agent):
     chat = make_conversation(name="asha_p")
     inbox.conversation_rename(conversation=chat, actor=agent, name="Asha")
@@ -93,7 +104,7 @@ def test_a_refused_name_says_why_in_the_header(agent_client):
 
 def test_the_panel_shows_number_first_contact_labels_records_and_the_name_form(agent_client, agent):
     chat = make_conversation(name="asha_p")
-    Conversation.objects.filter(pk=chat.pk).update(wa_user_id="US.13491208655302741918")
+    Conversation.objects.filter(pk=chat.pk).update(wa_user_id="US.13491208655302741918", wa_username="asha.builds")
     first = make_message(chat)
     make_message(chat)
     entity_link_create(message=first, entity_type="project", entity_id="42")
@@ -102,6 +113,7 @@ def test_the_panel_shows_number_first_contact_labels_records_and_the_name_form(a
     body = agent_client.get(reverse("chat:conversation_contact", args=[chat.pk]), **HTMX).content.decode()
     assert "<dd>+919876543210</dd>" in body
     assert "US.13491208655302741918" in body
+    assert "<dt>WhatsApp username</dt><dd><bdi>@asha.builds</bdi></dd>" in body
     assert "<dt>WhatsApp profile name</dt><dd><bdi>asha_p</bdi></dd>" in body
     assert re.search(r"<dt>First contact</dt><dd><time datetime=", body)
     assert 'class="label-chip label-teal">VIP<' in body
