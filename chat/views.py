@@ -5,7 +5,6 @@ an HTMX swap show the same markup. Polls carry a cursor and answer 204 when
 nothing changed.
 """
 
-import csv
 import json
 import uuid
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from chat import forms, services
+from chat import exports, forms, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user, visible_conversations
 from chat.media_rules import accept_attribute, browser_rules
 from chat.message_templates import (
@@ -52,7 +51,13 @@ from chat.selectors.conversations import (
     new_chat_offer,
     notify_state,
 )
-from chat.selectors.messages import message_for_bubble, message_history, messages_changed, messages_for_export
+from chat.selectors.messages import (
+    first_contact_at,
+    message_for_bubble,
+    message_history,
+    messages_changed,
+    messages_for_export,
+)
 from chat.selectors.templates import approved_templates
 from chat.services import inbox, notes
 from chat.services.inbox import agent_by_id
@@ -737,10 +742,9 @@ def conversation_label(request, pk):
 def conversation_contact(request, pk):
     """The contact panel, loaded when it opens: number or user id, first contact, labels, linked records."""
     chat = get_conversation_for_user(request.user, pk)
-    first = Message.objects.filter(conversation=chat).order_by("id").values_list("created_at", flat=True).first()
     context = {
         "conversation": chat,
-        "first_contact": min(filter(None, (first, chat.created_at))),
+        "first_contact": first_contact_at(conversation=chat),
         "labels": chat.labels.all(),
         "records": conversation_records(conversation=chat),
     }
@@ -758,11 +762,6 @@ def conversation_rename(request, pk):
     except inbox.InboxRefused as refused:
         error = refused.sentence
     return _header_response(request, chat, error)
-
-
-def _export_name(chat, extension):
-    stamp = timezone.localtime().strftime("%Y-%m-%d")
-    return f"whatsapp-conversation-{chat.pk}-{stamp}.{extension}"
 
 
 @chat_user_required
@@ -784,56 +783,13 @@ def conversation_transcript(request, pk):
     return response
 
 
-# A spreadsheet runs a cell that starts like a formula; a leading apostrophe makes it text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CSV_COLUMNS = ["id", "time", "direction", "from", "type", "text", "file_name", "status"]
-
-
-def csv_cell(value):
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class _Line:
-    """csv.writer's file: hands back each row it writes, for the streaming response."""
-
-    def write(self, text):
-        return text
-
-
-def _csv_row(chat, message):
-    if message.direction == Message.Direction.INBOUND:
-        who = chat.display_name
-    else:
-        author = message.from_user
-        who = (author.get_full_name() or author.get_username()) if author else "Business"
-    return [
-        message.pk,
-        timezone.localtime(message.whatsapp_timestamp or message.created_at).isoformat(),
-        message.direction,
-        who,
-        message.message_type,
-        message.message_body or message.caption,
-        message.file_name,
-        message.status,
-    ]
-
-
 @chat_user_required
 @require_GET
 def conversation_export_csv(request, pk):
     """The conversation as CSV, streamed in keyset batches; formula-like cells neutralised."""
     chat = get_conversation_for_user(request.user, pk)
-    writer = csv.writer(_Line())
-
-    def lines():
-        yield "\ufeff"  # so spreadsheet programs read the file as UTF-8
-        yield writer.writerow(CSV_COLUMNS)
-        for message in messages_for_export(conversation=chat):
-            yield writer.writerow([csv_cell(value) for value in _csv_row(chat, message)])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{_export_name(chat, "csv")}"'
+    response = StreamingHttpResponse(exports.csv_lines(conversation=chat), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{exports.export_file_name(chat, "csv")}"'
     response["Cache-Control"] = "private, no-store"
     return response
 

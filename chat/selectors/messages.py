@@ -171,3 +171,10 @@ def messages_for_export(*, conversation, batch=None):
         if len(rows) < batch:
             return
         after = rows[-1].pk
+
+
+def first_contact_at(*, conversation):
+    """When the customer and the business first spoke: the first message's time (one index read), else when
+    the conversation was made."""
+    first = Message.objects.filter(conversation=conversation).order_by("id").values_list("created_at", flat=True)
+    return min(filter(None, (first.first(), conversation.created_at)))

@@ -7,11 +7,11 @@ import pytest
 from django.urls import reverse
 
 import chat.selectors.messages
+from chat.exports import csv_cell
 from chat.models import Label
 from chat.services import inbox
 from chat.services.notes import note_add
 from chat.tests.conftest import make_conversation, make_message
-from chat.views import csv_cell
 
 pytestmark = pytest.mark.django_db
 
