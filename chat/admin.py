@@ -8,10 +8,10 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from chat.errors import describe_send_error
-from chat.models import Agent, CannedResponse, Conversation, Message, MessageTemplate, Team
+from chat.models import Agent, CannedResponse, Conversation, Label, Message, MessageTemplate, Team
 from chat.services import SendRefused, message_retry
 from chat.services.conversations import conversation_delete, conversations_delete
-from chat.services.inbox import conversation_assign, conversation_set_status
+from chat.services.inbox import conversation_assign, conversation_set_status, label_save, labels_delete
 from integrations.sharepoint_backup import sharepoint_backup_retry
 from integrations.templates import templates_sync
 from integrations.whatsapp import WhatsAppError
@@ -38,13 +38,15 @@ class ConversationAdmin(admin.ModelAdmin):
         "last_message_at",
         "last_inbound_at",
     )
-    search_fields = ("other_party", "wa_user_id", "contact_name")
-    list_filter = ("status", "team", "assignee", ("last_message_at", admin.DateFieldListFilter))
+    search_fields = ("other_party", "wa_user_id", "staff_name", "contact_name")
+    list_filter = ("status", "team", "assignee", "labels", ("last_message_at", admin.DateFieldListFilter))
     list_select_related = ("assignee", "team")
     actions = ["resolve", "reopen", "unassign"]
-    # Owner and status change through chat.services.inbox (the actions below, the page, the API), so each
-    # change leaves its activity line and moves the poll's change mark.
+    # Owner, status, labels and the staff's name for the contact change through chat.services.inbox (the
+    # actions below, the page, the API), so each change leaves its activity line and moves the poll's change mark.
     readonly_fields = (
+        "staff_name",
+        "labels",
         "status",
         "snoozed_until",
         "assignee",
@@ -102,6 +104,7 @@ class MessageAdmin(admin.ModelAdmin):
         "other_party",
         "from_phone",
         "to_phone",
+        "conversation__staff_name",
         "conversation__contact_name",
         "message_body",
         "whatsapp_message_id",
@@ -204,6 +207,30 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"Synced {count} template(s) from WhatsApp.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:chat_messagetemplate_changelist"))
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("name", "colour", "conversation_count")
+    list_filter = ("colour",)
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(conversations_total=Count("conversations"))
+
+    @admin.display(description="Conversations", ordering="conversations_total")
+    def conversation_count(self, label):
+        return label.conversations_total
+
+    # Through chat.services.inbox, so the sidebar rows that show the label are redrawn.
+    def save_model(self, request, obj, form, change):
+        label_save(label=obj)
+
+    def delete_model(self, request, obj):
+        labels_delete(labels=Label.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        labels_delete(labels=queryset)
 
 
 @admin.register(Team)

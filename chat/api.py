@@ -592,7 +592,11 @@ class ConversationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     phone = serializers.CharField(source="other_party", allow_null=True)
     wa_user_id = serializers.CharField(allow_null=True)
-    contact_name = serializers.CharField()
+    wa_username = serializers.CharField(help_text="The customer's WhatsApp username (without @), or empty.")
+    display_name = serializers.CharField(help_text="The name staff gave the contact, else the WhatsApp profile name.")
+    contact_name = serializers.CharField(help_text="The customer's WhatsApp profile name, as WhatsApp last sent it.")
+    staff_name = serializers.CharField(help_text="The name staff gave the contact; empty when none.")
+    labels = serializers.SerializerMethodField(help_text="The names of the labels on the conversation.")
     last_message_at = serializers.DateTimeField(allow_null=True)
     last_message_preview = serializers.CharField()
     unread_count = serializers.IntegerField()
@@ -601,6 +605,9 @@ class ConversationOutput(serializers.Serializer):
     snoozed_until = serializers.DateTimeField(allow_null=True)
     assignee = serializers.CharField(source="assignee.username", allow_null=True, default=None)
     team = serializers.CharField(source="team.name", allow_null=True, default=None)
+
+    def get_labels(self, conversation) -> list[str]:
+        return [label.name for label in conversation.labels.all()]
 
 
 def refused(error):
@@ -613,15 +620,16 @@ def inbox_filter(params):
     status = params.get("status", "")
     if status and status not in Conversation.Status.values:
         raise ValidationError({"status": ["Filter by one of: open, resolved, snoozed."]})
-    assignee, team = params.get("assignee", ""), params.get("team", "")
+    assignee, team, label = params.get("assignee", ""), params.get("team", ""), params.get("label", "")
     try:
         owner = {"": "all", "me": "mine", "none": "unassigned"}.get(assignee)
         if owner is None:
             owner = f"agent:{inbox.agent_by_username(assignee).pk}"
         team_id = inbox.team_by_name(team).pk if team else None
+        label_id = str(inbox.label_by_name(label).pk) if label else ""
     except inbox.InboxRefused as error:
         raise refused(error) from None
-    return InboxFilter(status, owner, team_id=team_id)
+    return InboxFilter(status, owner, team_id=team_id, label=label_id)
 
 
 class ConversationListApi(ChatApi):
@@ -632,7 +640,7 @@ class ConversationListApi(ChatApi):
 
     @extend_schema(
         operation_id="conversations",
-        summary="Conversations, most recent first; search by phone or name, filter as the sidebar does",
+        summary="Conversations, most recent first; search by phone or name, filter as the sidebar does (with labels)",
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Part of a phone number or contact name."),
             OpenApiParameter(
@@ -647,6 +655,9 @@ class ConversationListApi(ChatApi):
                 description="`me`, `none` (unassigned) or a colleague's username.",
             ),
             OpenApiParameter("team", OpenApiTypes.STR, description="Only the conversations of the team of this name."),
+            OpenApiParameter(
+                "label", OpenApiTypes.STR, description="Only the conversations with the label of this name."
+            ),
             *PAGE_PARAMETERS,
         ],
         responses={200: OutputSerializer, **ERRORS},
@@ -841,6 +852,79 @@ class ConversationMarkUnreadApi(ChatApi):
         conversation = conversation_or_404(request, ref)
         inbox.conversation_mark_unread(conversation=conversation)
         return Response({"unread_count": conversation.unread_count})
+
+
+class ConversationLabelsApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationLabelInput")
+    class InputSerializer(serializers.Serializer):
+        label = TextField(max_length=32, help_text="The label's name, as made in the admin.")
+
+    def _label(self, source):
+        data = self.InputSerializer(data={"label": source["label"]} if "label" in source else {})
+        data.is_valid(raise_exception=True)
+        try:
+            return inbox.label_by_name(data.validated_data["label"])
+        except inbox.InboxRefused as error:
+            raise refused(error) from None
+
+    @extend_schema(
+        operation_id="conversation_label_add",
+        summary="Put a label on a conversation (nothing changes when it is already on)",
+        parameters=[REF_PARAMETER],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+        examples=[OpenApiExample("VIP", value={"label": "VIP"}, request_only=True)],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        label = self._label(request.data)
+        inbox.conversation_label_add(conversation=conversation, actor=request.user, label=label)
+        return Response(ConversationOutput(conversation).data)
+
+    @extend_schema(
+        operation_id="conversation_label_remove",
+        summary="Take a label off a conversation (nothing changes when it is not on)",
+        description="`label` as a query parameter or in a JSON body.",
+        parameters=[REF_PARAMETER, OpenApiParameter("label", OpenApiTypes.STR, description="The label's name.")],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+    )
+    def delete(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        label = self._label(request.data if request.data else request.query_params)
+        inbox.conversation_label_remove(conversation=conversation, actor=request.user, label=label)
+        return Response(ConversationOutput(conversation).data)
+
+
+class ConversationDisplayNameApi(ChatApi):
+    @extend_schema_serializer(component_name="ConversationDisplayNameInput")
+    class InputSerializer(serializers.Serializer):
+        display_name = TextField(
+            allow_blank=True,
+            max_length=256,
+            help_text="The name the team knows the contact by; WhatsApp's profile name never replaces it. "
+            "Empty: show the profile name again.",
+        )
+
+    @extend_schema(
+        operation_id="conversation_display_name",
+        summary="Set the contact's display name (kept apart from their WhatsApp profile name)",
+        parameters=[REF_PARAMETER],
+        request=InputSerializer,
+        responses={200: ConversationOutput, **NOT_FOUND_ERRORS},
+        examples=[OpenApiExample("Asha at Madio", value={"display_name": "Asha Patel (Madio)"}, request_only=True)],
+    )
+    def post(self, request, ref):
+        conversation = conversation_or_404(request, ref)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            conversation = inbox.conversation_rename(
+                conversation=conversation, actor=request.user, name=data.validated_data["display_name"]
+            )
+        except inbox.InboxRefused as error:
+            raise refused(error) from None
+        return Response(ConversationOutput(conversation).data)
 
 
 # --- Notes among staff -------------------------------------------------------------------

@@ -14,7 +14,13 @@ class Conversation(models.Model):
     other_party = models.CharField(max_length=32, unique=True, null=True, blank=True)
     # Business-scoped user id (US.123...) of a customer who hides the number behind a username.
     wa_user_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    # The WhatsApp profile name, kept current by each inbound message.
     contact_name = models.CharField(max_length=256, blank=True)
+    # The customer's WhatsApp username (without the @), when they have one; kept current with the profile name.
+    wa_username = models.CharField(max_length=64, blank=True)
+    # The name staff gave the contact (chat.services.inbox.conversation_rename); the profile name never
+    # overwrites it, and display_name prefers it.
+    staff_name = models.CharField(max_length=256, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=255, blank=True)
     # The message the preview shows, for its side ("You:") and its ticks in the sidebar.
@@ -46,6 +52,10 @@ class Conversation(models.Model):
         related_name="assigned_conversations",
     )
     team = models.ForeignKey("chat.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Applied and removed through chat.services.inbox (each leaves an activity line).
+    labels = models.ManyToManyField(
+        "chat.Label", blank=True, related_name="conversations", db_table="whatsapp_conversation_labels"
+    )
 
     class Meta:
         permissions = [
@@ -80,7 +90,12 @@ class Conversation(models.Model):
 
     @property
     def display_name(self):
-        return self.contact_name or self.other_party or self.wa_user_id or f"Conversation {self.pk}"
+        return self.staff_name or self.contact_name or self.other_party or self.wa_user_id or f"Conversation {self.pk}"
+
+    @property
+    def profile_name_shown(self):
+        """The WhatsApp profile name, when it is not already the name shown (staff renamed the contact)."""
+        return self.contact_name if self.staff_name and self.contact_name != self.staff_name else ""
 
     @property
     def recipient(self):
@@ -289,6 +304,33 @@ STATUS_RANK = {
     Message.Status.READ: 4,
     Message.Status.FAILED: 5,
 }
+
+
+class Label(models.Model):
+    """A coloured tag staff put on conversations (managed in the admin, applied from the pane header)."""
+
+    # The palette: each colour is a chip class in static/chat/app.css (label-<value>) whose text and
+    # background contrast at least 4.5:1, so a chip reads the same for everyone.
+    class Colour(models.TextChoices):
+        GREY = "grey"
+        RED = "red"
+        ORANGE = "orange"
+        AMBER = "amber"
+        GREEN = "green"
+        TEAL = "teal"
+        BLUE = "blue"
+        PURPLE = "purple"
+        PINK = "pink"
+
+    name = models.CharField(max_length=32, unique=True)
+    colour = models.CharField(max_length=8, choices=Colour.choices, default=Colour.GREY)
+
+    class Meta:
+        db_table = "whatsapp_labels"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
 
 
 class Team(models.Model):

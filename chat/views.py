@@ -16,8 +16,9 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest
 from django.db.models import Max
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from chat import forms, services
+from chat import exports, forms, services
 from chat.access import get_conversation_for_user, get_message_for_user, require_chat_user, visible_conversations
 from chat.canned import canned_fill, record_for
 from chat.media_rules import accept_attribute, browser_rules
@@ -37,7 +38,7 @@ from chat.message_templates import (
     template_start,
     templates_sync_request,
 )
-from chat.models import Agent, Conversation, Message, MessageTemplate, Team
+from chat.models import Agent, Conversation, Label, Message, MessageTemplate, Team
 from chat.phones import InvalidPhone, looks_like_phone, normalize_phone, phone_display
 from chat.poll_pass import poll_is_idle, poll_pass_issue, poll_pass_read
 from chat.presence import presence_mark, presence_sentence
@@ -58,11 +59,13 @@ from chat.selectors.conversations import (
     notify_state,
 )
 from chat.selectors.messages import (
+    first_contact_at,
     message_around,
     message_for_bubble,
     message_history,
     message_newer,
     messages_changed,
+    messages_for_export,
 )
 from chat.selectors.search import message_search
 from chat.selectors.templates import approved_templates
@@ -70,6 +73,7 @@ from chat.services import inbox, notes
 from chat.services.inbox import agent_by_id
 from chat.services.notes import mentions_seen
 from integrations.templates import templates_sync_now
+from links.selectors import conversation_records
 from links.services import InvalidEntity, check_entity
 
 BIGGEST_ID = 2**63 - 1  # ids are 64-bit
@@ -146,7 +150,9 @@ def _sidebar_context(request, active_id=None):
     query = request.GET.get("q", "")[:100]
     # "Show more" raises the limit; the poll carries it, so loaded rows stay on screen.
     limit = min(max(_int_param(request, "limit", SIDEBAR_LIMIT), 1), SIDEBAR_MAX)
-    inbox = InboxFilter(request.GET.get("status", "open"), request.GET.get("owner", "all"))
+    inbox = InboxFilter(
+        request.GET.get("status", "open"), request.GET.get("owner", "all"), label=request.GET.get("label", "")
+    )
     visible = visible_conversations(request.user)
     conversations = conversation_list(query=query, limit=limit, user=request.user, inbox=inbox, visible=visible)
     counts = inbox_counts(user=request.user, visible=visible)
@@ -168,6 +174,7 @@ def _sidebar_context(request, active_id=None):
                 for team in Team.objects.order_by("name")
             ),
         ],
+        "inbox_labels": list(Label.objects.all()),
         "new_chat_offer": new_chat_offer(query),
         # Words in messages, across every status the user may see: not for a number being typed.
         "message_hits": message_search(query=query, visible=visible) if not looks_like_phone(query) else [],
@@ -876,6 +883,92 @@ def conversation_unread(request, pk):
     response = render(request, "chat/_pane_swap.html", context)
     response["HX-Push-Url"] = reverse("chat:page")
     return trigger_client_event(response, "chatChanged", {"conversation": chat.pk})
+
+
+# --- Labels, the contact's details, the export ------------------------------------------------
+
+
+@chat_user_required
+@require_GET
+def conversation_labels(request, pk):
+    """The labels menu's choices, loaded when it opens: every label, those on the conversation marked."""
+    chat = get_conversation_for_user(request.user, pk)
+    on = set(chat.labels.values_list("pk", flat=True))
+    context = {"conversation": chat, "choices": [(label, label.pk in on) for label in Label.objects.all()]}
+    return render(request, "chat/_label_menu.html", context)
+
+
+@chat_user_required
+@require_POST
+def conversation_label(request, pk):
+    """Put a label on the conversation (`label`: its id), or take one off (`remove`: its id)."""
+    chat = get_conversation_for_user(request.user, pk)
+    error = ""
+    removing = "remove" in request.POST
+    try:
+        label = inbox.label_by_id(request.POST.get("remove" if removing else "label", ""))
+        change = inbox.conversation_label_remove if removing else inbox.conversation_label_add
+        change(conversation=chat, actor=request.user, label=label)
+    except inbox.InboxRefused as refused:
+        error = refused.sentence
+    return _header_response(request, chat, error)
+
+
+@chat_user_required
+@require_GET
+def conversation_contact(request, pk):
+    """The contact panel, loaded when it opens: number or user id, first contact, labels, linked records."""
+    chat = get_conversation_for_user(request.user, pk)
+    context = {
+        "conversation": chat,
+        "first_contact": first_contact_at(conversation=chat),
+        "labels": chat.labels.all(),
+        "records": conversation_records(conversation=chat),
+    }
+    return render(request, "chat/_contact_panel.html", context)
+
+
+@chat_user_required
+@require_POST
+def conversation_rename(request, pk):
+    """Set the name staff know the contact by (empty: the WhatsApp profile name again)."""
+    chat = get_conversation_for_user(request.user, pk)
+    error = ""
+    try:
+        inbox.conversation_rename(conversation=chat, actor=request.user, name=request.POST.get("display_name", ""))
+    except inbox.InboxRefused as refused:
+        error = refused.sentence
+    return _header_response(request, chat, error)
+
+
+@chat_user_required
+@require_GET
+def conversation_transcript(request, pk):
+    """A printable transcript (the browser prints it to PDF), streamed a message at a time, autoescaped."""
+    chat = get_conversation_for_user(request.user, pk)
+    context = {"conversation": chat, "printed_at": timezone.now()}
+    head, row, foot = (get_template(f"chat/transcript_{part}.html") for part in ("head", "row", "foot"))
+
+    def pieces():
+        yield head.render(context, request)
+        for message in messages_for_export(conversation=chat):
+            yield row.render({"conversation": chat, "message": message})
+        yield foot.render(context, request)
+
+    response = StreamingHttpResponse(pieces(), content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@chat_user_required
+@require_GET
+def conversation_export_csv(request, pk):
+    """The conversation as CSV, streamed in keyset batches; formula-like cells neutralised."""
+    chat = get_conversation_for_user(request.user, pk)
+    response = StreamingHttpResponse(exports.csv_lines(conversation=chat), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{exports.export_file_name(chat, "csv")}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 # --- Among staff: notes, who else is here, how they hear about it ------------------------------

@@ -318,6 +318,7 @@ class Customer:
     user_id: str | None
     name: str
     sender: str
+    username: str = ""
 
 
 def _phone(digits):
@@ -350,7 +351,8 @@ def _customer(msg, contacts):
     name = as_text(profile.get("name") or profile.get("username"), 256).strip()
     phone = _phone(digits)
     user_id = user_id if 0 < len(user_id) <= 128 else None
-    return Customer(phone=phone, user_id=user_id, name=name, sender=phone or user_id or "")
+    username = as_text(profile.get("username"), 64).strip().removeprefix("@")
+    return Customer(phone=phone, user_id=user_id, name=name, sender=phone or user_id or "", username=username)
 
 
 def _wamid(msg):
@@ -399,6 +401,7 @@ def _receive_message(msg, contacts, metadata, walk):
         phone=customer.phone,
         user_id=customer.user_id,
         name=customer.name,
+        username=customer.username,
         sender=customer.sender,
         at=at,
         fields=fields,

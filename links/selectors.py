@@ -75,3 +75,20 @@ def entity_message_page(*, entity_type, entity_id, before=None, limit=50):
     # Uses entity_link_lookup_idx.
     rows = list(with_details(rows.select_related("conversation")).order_by("-id").distinct()[: limit + 1])
     return rows[:limit], (rows[limit - 1].pk if len(rows) > limit else None)
+
+
+CONTACT_RECORDS = 20
+
+
+def conversation_records(*, conversation, limit=CONTACT_RECORDS):
+    """The ERP records a conversation's messages are linked to, most recently linked first (the contact panel).
+
+    [{"entity_type", "entity_id", "messages"}]; one query over the links of this conversation's messages.
+    """
+    rows = (
+        EntityLink.objects.filter(message__conversation=conversation)
+        .values("entity_type", "entity_id")
+        .annotate(messages=Count("id"), newest=Max("message_id"))
+        .order_by("-newest")
+    )
+    return list(rows[:limit])

@@ -27,6 +27,12 @@ urlpatterns = [
     path("conversations/<str:ref>/assign", api.ConversationAssignApi.as_view(), name="conversation_assign"),
     path("conversations/<str:ref>/status", api.ConversationStatusApi.as_view(), name="conversation_status"),
     path("conversations/<str:ref>/notes", api.ConversationNotesApi.as_view(), name="conversation_notes"),
+    path("conversations/<str:ref>/labels", api.ConversationLabelsApi.as_view(), name="conversation_labels"),
+    path(
+        "conversations/<str:ref>/display-name",
+        api.ConversationDisplayNameApi.as_view(),
+        name="conversation_display_name",
+    ),
     path(
         "conversations/<str:ref>/mark-unread", api.ConversationMarkUnreadApi.as_view(), name="conversation_mark_unread"
     ),

@@ -159,6 +159,14 @@ def test_it_walks_every_pattern_including_the_chat_pages():
         "api:conversation_status",
         "api:conversation_mark_unread",
         "api:conversation_notes",
+        "api:conversation_labels",
+        "api:conversation_display_name",
+        "chat:conversation_labels",
+        "chat:conversation_label",
+        "chat:conversation_contact",
+        "chat:conversation_rename",
+        "chat:conversation_transcript",
+        "chat:conversation_export_csv",
     } <= names
     assert len(all_paths()) > 50  # the admin alone has more
 

@@ -5,7 +5,8 @@ import json
 import pytest
 from django.urls import NoReverseMatch, reverse
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, Label, Message
+from chat.services import inbox
 from integrations.inbound import process_webhook_event
 from integrations.models import WebhookEvent
 from tests.hostile import EMOJI, FILE_NAME, INJECTED, NAME, PAYLOADS, SHORT, tasks_recorded  # noqa: F401
@@ -115,3 +116,22 @@ def test_it_renders_hostile_text_as_text_in_the_page_and_its_partials(hostile_ch
     full = pages[0].content.decode()
     assert "&lt;script&gt;window.__pwned" in full  # shown, as text
     assert "\u202egpj.exe" in full  # kept as typed; the browser isolates it (see the browser test)
+
+
+def test_the_contact_panel_and_the_transcript_show_hostile_text_as_text(hostile_chat, agent_client, agent):
+    label = Label.objects.create(name="<svg onload=alert('label')>", colour="red")
+    inbox.conversation_label_add(conversation=hostile_chat, actor=agent, label=label)
+    inbox.conversation_rename(conversation=hostile_chat, actor=agent, name=NAME + " (staff)")
+    panel = agent_client.get(reverse("chat:conversation_contact", args=[hostile_chat.pk]), HTTP_HX_REQUEST="true")
+    transcript = agent_client.get(reverse("chat:conversation_transcript", args=[hostile_chat.pk]))
+    page = agent_client.get(reverse("chat:conversation", args=[hostile_chat.pk]))
+    for html in (
+        panel.content.decode(),
+        b"".join(transcript.streaming_content).decode(),
+        page.content.decode(),
+    ):
+        assert inline_code(html) == []
+        for mark in (*INJECTED, "<img src=x", "<svg onload"):
+            assert mark not in html, mark
+    csv = b"".join(agent_client.get(reverse("chat:conversation_export_csv", args=[hostile_chat.pk])).streaming_content)
+    assert NAME.encode() in csv  # data, as typed (the CSV is never HTML)

@@ -37,7 +37,7 @@ def conversation_search_filter(query):
     if len(digits) >= 3 and not query.strip("+-() 0123456789"):
         # The end of a number someone remembers.
         return Q(other_party__contains=digits) | Q(wa_user_id__contains=digits)
-    return Q(contact_name__icontains=query) | Q(wa_user_id__icontains=query)
+    return Q(staff_name__icontains=query) | Q(contact_name__icontains=query) | Q(wa_user_id__icontains=query)
 
 
 def new_chat_offer(query):
@@ -64,16 +64,19 @@ def _id_after(owner, prefix):
 
 
 class InboxFilter:
-    """The sidebar's (and the API's) view of the inbox: a status and whose conversations.
+    """The sidebar's (and the API's) view of the inbox: a status, whose conversations, and a label.
 
     status: open (the default), resolved, snoozed, or "" for every status. owner: "all", "mine",
     "unassigned", "team:<id>" or "agent:<user id>". team_id narrows any owner to one team (the
-    API's assignee and team filters together). Read from untrusted parameters: anything else is the default.
+    API's assignee and team filters together). label: a label's id, or "" for any. Read from
+    untrusted parameters: anything else is the default.
     """
 
     OWNERS = ("all", "mine", "unassigned")
 
-    def __init__(self, status=Conversation.Status.OPEN, owner="all", *, team_id=None):
+    def __init__(self, status=Conversation.Status.OPEN, owner="all", *, team_id=None, label=""):
+        label = label if isinstance(label, str) else str(label or "")
+        self.label_id = int(label) if label.isascii() and label.isdigit() and len(label) < 12 else None
         self.status = status if status in (*Conversation.Status.values, "") else Conversation.Status.OPEN
         owner = owner if isinstance(owner, str) else ""
         self.agent_id = _id_after(owner, "agent:")
@@ -92,10 +95,17 @@ class InboxFilter:
             match &= Q(assignee_id=self.agent_id)
         if self.team_id is not None:
             match &= Q(team_id=self.team_id)
+        if self.label_id is not None:
+            # One row per conversation and label (the table's unique key), so the join repeats no conversation.
+            match &= Q(labels=self.label_id)
         return match
 
+    @property
+    def label(self):
+        return "" if self.label_id is None else str(self.label_id)
+
     def params(self):
-        return {"status": self.status, "owner": self.owner}
+        return {"status": self.status, "owner": self.owner, "label": self.label}
 
 
 def conversation_list(*, query="", limit=SIDEBAR_LIMIT, user=None, inbox=None, visible=None):
@@ -103,12 +113,14 @@ def conversation_list(*, query="", limit=SIDEBAR_LIMIT, user=None, inbox=None, v
 
     Uses conversation_status_idx, or conversation_assignee_idx / conversation_team_idx for a
     filter by owner; no aggregation over messages. Each row carries its preview's side and status
-    (last_direction, last_status: one join to the message the preview shows) for "You:" and the ticks.
+    (last_direction, last_status: one join to the message the preview shows) for "You:" and the ticks,
+    and its labels (one more query for every row together).
     """
     inbox = inbox or InboxFilter()
     rows = Conversation.objects.filter(conversation_search_filter(query), inbox.q(user), visible or Q())
     rows = rows.annotate(last_direction=F("last_message__direction"), last_status=F("last_message__status"))
-    return list(rows.select_related("assignee").order_by("-last_message_at", "-id")[:limit])
+    rows = rows.select_related("assignee").prefetch_related("labels")
+    return list(rows.order_by("-last_message_at", "-id")[:limit])
 
 
 NOTIFY_ROWS = 20
@@ -165,14 +177,20 @@ def notify_state(*, user, visible=None, mentions=()):
         Conversation.objects.filter(visible or Q(), status=Conversation.Status.OPEN, unread_count__gt=0)
         .filter(Q(assignee=user) | Q(assignee=None))
         .order_by("-last_message_at")
-        .values("id", "unread_count", "contact_name", "other_party", "wa_user_id", "last_message_preview")[:NOTIFY_ROWS]
+        .values(
+            "id", "unread_count", "staff_name", "contact_name", "other_party", "wa_user_id", "last_message_preview"
+        )[:NOTIFY_ROWS]
     )
     return {
         "conversations": [
             {
                 "id": row["id"],
                 "unread": row["unread_count"],
-                "title": row["contact_name"] or row["other_party"] or row["wa_user_id"] or "WhatsApp",
+                "title": row["staff_name"]
+                or row["contact_name"]
+                or row["other_party"]
+                or row["wa_user_id"]
+                or "WhatsApp",
                 "body": row["last_message_preview"][:120],
             }
             for row in rows
@@ -214,8 +232,10 @@ def conversation_page(*, query="", after=None, limit=50, visible=None, inbox=Non
     sidebar's InboxFilter (every status by default); `after` is the previous page's last
     (last_message_at ISO or None, id). Returns (conversations, next_after or None)."""
     inbox = inbox or InboxFilter(status="")
-    rows = Conversation.objects.select_related("assignee", "team").filter(
-        conversation_search_filter(query), inbox.q(user)
+    rows = (
+        Conversation.objects.select_related("assignee", "team")
+        .prefetch_related("labels")
+        .filter(conversation_search_filter(query), inbox.q(user))
     )
     if visible is not None:
         rows = rows.filter(visible)

@@ -169,3 +169,36 @@ def message_page(*, conversation, before=None, limit=50, message_type=None):
     # Uses message_history_idx (conversation, id).
     rows = list(with_details(rows).order_by("-id")[: limit + 1])
     return rows[:limit], (rows[limit - 1].pk if len(rows) > limit else None)
+
+
+EXPORT_BATCH = 500
+# What an export leaves out: staff's notes and activity lines are not part of the talk with the customer.
+EXPORT_TYPES_LEFT_OUT = (Message.Type.NOTE, Message.Type.ACTIVITY, Message.Type.REACTION)
+
+
+def messages_for_export(*, conversation, batch=None):
+    """Every message between the customer and the business, oldest first, read in keyset batches.
+
+    A generator: a transcript or CSV of any length holds one batch in memory at a time, and each
+    batch is one range of message_history_idx.
+    """
+    batch = batch or EXPORT_BATCH
+    after = 0
+    while True:
+        rows = list(
+            Message.objects.filter(conversation=conversation, id__gt=after)
+            .exclude(message_type__in=EXPORT_TYPES_LEFT_OUT)
+            .select_related("from_user")
+            .order_by("id")[:batch]
+        )
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].pk
+
+
+def first_contact_at(*, conversation):
+    """When the customer and the business first spoke: the first message's time (one index read), else when
+    the conversation was made."""
+    first = Message.objects.filter(conversation=conversation).order_by("id").values_list("created_at", flat=True)
+    return min(filter(None, (first.first(), conversation.created_at)))

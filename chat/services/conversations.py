@@ -80,13 +80,18 @@ def _conversation_update(conversation, update):
         setattr(conversation, field, value)
 
 
-def conversation_for_customer(*, phone, user_id, name, at):
-    """The customer's conversation, with the profile name kept current (never reverted by an old message)."""
+def conversation_for_customer(*, phone, user_id, name, at, username=""):
+    """The customer's conversation, with the profile name and username kept current (never reverted by an
+    old message). The name staff gave the contact (staff_name) is never touched here."""
     conversation = conversation_get_or_create(phone=phone, user_id=user_id)
+    update = {}
     if name and name != conversation.contact_name:
-        newest = conversation.last_inbound_at is None or at is None or at >= conversation.last_inbound_at
-        if newest:
-            _conversation_update(conversation, {"contact_name": name})
+        update["contact_name"] = name
+    if username and username != conversation.wa_username:
+        update["wa_username"] = username
+    newest = conversation.last_inbound_at is None or at is None or at >= conversation.last_inbound_at
+    if update and newest:
+        _conversation_update(conversation, update)
     return conversation
 
 

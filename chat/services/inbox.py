@@ -1,6 +1,6 @@
 """The team's work on a conversation: who owns it (an assignee, a team), whether it is done
-(open, resolved, snoozed until a time), the unread mark staff set by hand, and the activity
-line each change leaves in the thread.
+(open, resolved, snoozed until a time), its labels, the name staff gave the contact, the unread
+mark staff set by hand, and the activity line each change leaves in the thread.
 
 Activity lines are Message rows (direction internal, type activity): they page and poll with
 the thread, are never sent to WhatsApp and never count as a customer's message.
@@ -16,7 +16,7 @@ from django.utils.formats import date_format
 
 from chat import changes
 from chat.access import CHAT_PERMISSION, can_use_chat
-from chat.models import Agent, Conversation, Mention, Message, Team
+from chat.models import Agent, Conversation, Label, Mention, Message, Team
 
 SNOOZE_LONGEST = timedelta(days=366)
 WAKE_BATCH = 500
@@ -288,6 +288,102 @@ def conversations_wake(*, now=None):
         with transaction.atomic():
             woken += conversation_reopen(conversation=conversation, sentence="The snooze ended")
     return woken
+
+
+# --- Labels and the contact's name ---------------------------------------------------------
+
+
+def label_by_name(name):
+    """The label with this name (the API's value), or InboxRefused naming the label field."""
+    name = _name_to_look_up(name, Label._meta.get_field("name").max_length)
+    label = Label.objects.filter(name=name).first() if name else None
+    if label is None:
+        raise InboxRefused("label", "There is no label of that name (labels are made in the admin).")
+    return label
+
+
+def label_by_id(value):
+    """The label with this id (a form's value), or InboxRefused naming the label field."""
+    label = Label.objects.filter(pk=int(value)).first() if str(value).isdigit() and len(str(value)) < 19 else None
+    if label is None:
+        raise InboxRefused("label", "Choose one of the labels.")
+    return label
+
+
+def _conversations_redrawn(conversation_ids):
+    """Conversations whose rows look different though nothing of theirs changed (a label renamed or deleted)."""
+    Conversation.objects.filter(pk__in=conversation_ids).update(updated_at=timezone.now())
+    changes.conversations_touched(conversation_ids)
+
+
+@transaction.atomic
+def label_save(*, label):
+    """Make or change a label (the admin); the conversations that carry it show the new name or colour."""
+    label.save()
+    _conversations_redrawn(list(label.conversations.values_list("pk", flat=True)))
+    return label
+
+
+@transaction.atomic
+def labels_delete(*, labels):
+    """Delete labels (the admin); they come off their conversations without activity lines."""
+    ids = list(Conversation.objects.filter(labels__in=labels).values_list("pk", flat=True).distinct())
+    labels.delete()
+    _conversations_redrawn(ids)
+
+
+def _labels_changed(row, actor, label, action, sentence):
+    Conversation.objects.filter(pk=row.pk).update(updated_at=timezone.now())
+    activity_add(conversation=row, actor=actor, action=action, sentence=sentence, label=label.pk)
+
+
+@transaction.atomic
+def conversation_label_add(*, conversation, actor, label):
+    """Put the label on the conversation; True when it was not on it yet (then with its activity line)."""
+    row = _locked(conversation)
+    _, added = Conversation.labels.through.objects.get_or_create(conversation_id=row.pk, label_id=label.pk)
+    if added:
+        _labels_changed(row, actor, label, "labelled", f"{_name(actor)} added the label {label.name}")
+    return added
+
+
+@transaction.atomic
+def conversation_label_remove(*, conversation, actor, label):
+    """Take the label off the conversation; True when it was on it (then with its activity line)."""
+    row = _locked(conversation)
+    removed, _ = Conversation.labels.through.objects.filter(conversation_id=row.pk, label_id=label.pk).delete()
+    if removed:
+        _labels_changed(row, actor, label, "unlabelled", f"{_name(actor)} removed the label {label.name}")
+    return bool(removed)
+
+
+def check_staff_name(value):
+    """The display name staff typed, trimmed ("" puts the WhatsApp profile name back), or InboxRefused."""
+    longest = Conversation._meta.get_field("staff_name").max_length
+    text = " ".join(value.split()) if isinstance(value, str) else None
+    if text is None or any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text):
+        raise InboxRefused("display_name", "Type the name as plain text.")
+    if len(text) > longest:
+        raise InboxRefused("display_name", f"A name has at most {longest} characters.")
+    return text
+
+
+@transaction.atomic
+def conversation_rename(*, conversation, actor, name):
+    """Give the contact the name staff know them by (empty: show their WhatsApp profile name again).
+
+    Inbound messages keep the profile name (contact_name) current and never touch this one.
+    """
+    name = check_staff_name(name)
+    row = _locked(conversation)
+    if row.staff_name == name:
+        return row
+    Conversation.objects.filter(pk=row.pk).update(staff_name=name, updated_at=timezone.now())
+    row.staff_name = name
+    who = _name(actor)
+    sentence = f"{who} named the contact {name}" if name else f"{who} cleared the contact's name"
+    activity_add(conversation=row, actor=actor, action="renamed", sentence=sentence, name=name)
+    return row
 
 
 def conversation_mark_unread(*, conversation):

@@ -282,6 +282,7 @@ def message_receive(
     business_phone="",
     previous_user_id="",
     identity=None,
+    username="",
 ):
     """Store one inbound message in the customer's conversation; returns it.
 
@@ -295,7 +296,9 @@ def message_receive(
     conversation = None
     if previous_user_id:
         conversation = Conversation.objects.filter(wa_user_id=previous_user_id).first()
-    conversation = conversation or conversation_for_customer(phone=phone, user_id=user_id, name=name, at=at)
+    conversation = conversation or conversation_for_customer(
+        phone=phone, user_id=user_id, name=name, at=at, username=username
+    )
     message = Message(
         conversation=conversation,
         whatsapp_message_id=wamid,

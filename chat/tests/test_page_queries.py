@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.changes import conversations_touched, messages_marked_at
-from chat.models import Message, Team
+from chat.models import Label, Message, Team
 from chat.tests.conftest import backdate, make_conversation, make_message
 from links.services import entity_link_create
 
@@ -46,26 +46,37 @@ def history(chat, size):
     return messages
 
 
+def labelled(chat, *labels):
+    chat.labels.add(*labels)
+    return chat
+
+
 @pytest.fixture
 def sizes(db):
-    small = make_conversation(phone="+919876543210", inbound_ago=timezone.timedelta(hours=1))
-    large = make_conversation(phone="+14155550123", inbound_ago=timezone.timedelta(hours=1))
+    vip = Label.objects.create(name="VIP", colour="blue")
+    small = labelled(make_conversation(phone="+919876543210", inbound_ago=timezone.timedelta(hours=1)), vip)
+    large = labelled(make_conversation(phone="+14155550123", inbound_ago=timezone.timedelta(hours=1)), vip)
     return small, history(small, 4), large, history(large, 60)
 
 
 def test_it_lists_two_or_forty_conversations_in_the_same_number_of_queries(agent_client, db, django_assert_num_queries):
+    vip, late = Label.objects.create(name="VIP", colour="green"), Label.objects.create(name="Late", colour="red")
     agent_client.get(reverse("chat:page"))  # warm the session
     for n in range(2):
-        make_message(make_conversation(phone=f"+9198765432{n:02d}"))
-    # The user; the rows; the filters' unread counts, my mentions, the teams; what notifications
-    # compare; my bell's switches.
-    with django_assert_num_queries(7):
+        make_message(labelled(make_conversation(phone=f"+9198765432{n:02d}"), vip))
+    # The user; the rows; their labels; the filters' unread counts, my mentions, the teams, the labels;
+    # what notifications compare; my bell's switches.
+    with django_assert_num_queries(9):
         agent_client.get(reverse("chat:page"))
     for n in range(2, 40):
-        make_message(make_conversation(phone=f"+9198765432{n:02d}"))
-    with django_assert_num_queries(7):
+        make_message(labelled(make_conversation(phone=f"+9198765432{n:02d}"), vip, late))
+        Label.objects.create(name=f"Label {n}")
+    with django_assert_num_queries(9):
         response = agent_client.get(reverse("chat:page"))
-    assert response.content.decode().count('class="conversation-row') == 40
+    body = response.content.decode()
+    assert body.count('class="conversation-row') == 40
+    assert body.count('class="label-chip label-green">VIP<') == 40
+    assert body.count('class="label-chip label-red">Late<') == 38
 
 
 def test_it_searches_for_a_number_in_the_same_number_of_queries_with_or_without_an_offer(
@@ -76,16 +87,17 @@ def test_it_searches_for_a_number_in_the_same_number_of_queries_with_or_without_
         make_message(make_conversation(phone=f"+9198765432{n:02d}"))
     url = reverse("chat:sidebar")
     # The user; the rows; whether the number has a conversation (the offer); the filters' unread
-    # counts, my mentions, the teams; what notifications compare.
-    with django_assert_num_queries(7):
+    # counts, my mentions, the teams, the labels; what notifications compare.
+    with django_assert_num_queries(8):
         response = agent_client.get(url, {"q": "+1 202 555 0123"}, **HTMX)
     assert "Message +1 202 555 0123" in response.content.decode()
     for n in range(2, 40):
         make_message(make_conversation(phone=f"+9198765432{n:02d}"))
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = agent_client.get(url, {"q": "+1 202 555 0123"}, **HTMX)
     assert "Message +1 202 555 0123" in response.content.decode()
-    with django_assert_num_queries(7):
+    # A row found: its labels too.
+    with django_assert_num_queries(9):
         response = agent_client.get(url, {"q": "+91 98765 43201"}, **HTMX)
     body = response.content.decode()
     assert "new-chat-offer" not in body
@@ -97,11 +109,14 @@ def test_it_opens_a_short_or_long_conversation_in_the_same_number_of_queries(
 ):
     small, _, large, _ = sizes
     agent_client.get(reverse("chat:page"))
-    with django_assert_num_queries(18):
+    # Among them the sidebar rows' labels, the label filters, and the header's labels.
+    with django_assert_num_queries(21):
         agent_client.get(reverse("chat:conversation", args=[small.pk]), **HTMX)
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(21):
         response = agent_client.get(reverse("chat:conversation", args=[large.pk]), **HTMX)
-    assert response.content.decode().count('class="msg msg-') == 50
+    body = response.content.decode()
+    assert body.count('class="msg msg-') == 50
+    assert body.count('class="label-chip label-blue">VIP<') == 3  # the header and both sidebar rows
 
 
 def test_it_answers_an_idle_poll_in_the_same_few_queries_and_reads_no_message_rows(
@@ -173,10 +188,11 @@ def test_it_answers_a_poll_with_changes_in_the_same_number_of_queries(agent_clie
         Message.objects.filter(pk=messages[1].pk).update(status="read", updated_at=timezone.now())
         make_message(chat, "outbound", message_body="new one", status="queued")
         url = reverse("chat:conversation_poll", args=[chat.pk])
-        with django_assert_num_queries(7):
+        with django_assert_num_queries(8):  # the header, changed with the conversation, reads its labels
             response = agent_client.get(url, {"after": newest.pk, "since": since, "open": 1}, **HTMX)
         body = response.content.decode()
         assert "new one" in body
+        assert 'class="label-chip label-blue">VIP<' in body
         assert f'id="m-{messages[1].pk}"' in body
 
 
@@ -259,22 +275,25 @@ def test_it_pages_an_entity_view_of_any_length_in_the_same_number_of_queries(
 
 
 @pytest.mark.parametrize(
-    ("status", "owner"),
+    ("status", "owner", "by_label"),
     [
-        ("open", "all"),
-        ("open", "mine"),
-        ("open", "unassigned"),
-        ("open", "team"),
-        ("resolved", "all"),
-        ("snoozed", "all"),
+        ("open", "all", False),
+        ("open", "mine", False),
+        ("open", "unassigned", False),
+        ("open", "team", False),
+        ("resolved", "all", False),
+        ("snoozed", "all", False),
+        ("open", "all", True),
+        ("open", "mine", True),
     ],
 )
 def test_every_sidebar_filter_costs_the_same_at_any_size(
-    agent_client, agent, db, django_assert_num_queries, status, owner
+    agent_client, agent, db, django_assert_num_queries, status, owner, by_label
 ):
     team = Team.objects.create(name="Support")
+    vip, other = Label.objects.create(name="VIP"), Label.objects.create(name="Other")
     owner = f"team:{team.pk}" if owner == "team" else owner
-    url = reverse("chat:sidebar") + f"?status={status}&owner={owner}"
+    url = reverse("chat:sidebar") + f"?status={status}&owner={owner}" + (f"&label={vip.pk}" if by_label else "")
     agent_client.get(url, **HTMX)
 
     def grow(first, last):
@@ -282,16 +301,21 @@ def test_every_sidebar_filter_costs_the_same_at_any_size(
             chat = make_conversation(phone=f"+9198765433{n:02d}", assignee=agent if n % 2 else None, team=team)
             chat.status = status
             chat.save()
+            labelled(chat, vip if n % 3 else other)
             make_message(chat)
             Team.objects.create(name=f"Team {n}")
+            Label.objects.create(name=f"Label {n}")
 
     grow(0, 2)
-    with django_assert_num_queries(6):
+    # The user; the rows; their labels; the unread counts, my mentions, the teams, the labels; notifications.
+    with django_assert_num_queries(8):
         agent_client.get(url, **HTMX)
     grow(2, 30)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(8):
         body = agent_client.get(url, **HTMX).content.decode()
     expected = {"all": 30, "mine": 15, "unassigned": 15}.get(owner, 30)
+    if by_label:
+        expected = {"all": 20, "mine": 10}[owner]  # the VIPs: n not a multiple of 3 (of the odd n, for mine)
     assert body.count('class="conversation-row') == expected
 
 
