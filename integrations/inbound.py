@@ -23,6 +23,7 @@ from functools import partial
 
 from django.core.cache import cache
 from django.db import DataError, InterfaceError, OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from chat.media_rules import RULES_BY_TYPE
@@ -30,7 +31,7 @@ from chat.models import Message
 from chat.payload import as_dict, as_int, as_list, as_text, clean, loads, parse_timestamp
 from chat.phones import InvalidPhone, normalize_phone
 from chat.services import MessageDuplicate, message_apply_change, message_receive
-from integrations import metrics
+from integrations import metrics, tasks
 from integrations.models import WebhookEvent
 from integrations.statuses import apply_status, apply_status_quietly
 
@@ -260,6 +261,49 @@ def _walk_value(value, where, walk):
 
 
 SWEEP_LOCK = "integrations:webhook-sweep"
+
+
+DRAIN_BATCH = 50
+CLAIM_EXPIRES = timedelta(minutes=2)  # longer than any batch takes; then the worker is taken for dead
+
+
+def _claim(batch):
+    """The ids of up to `batch` unprocessed deliveries, oldest first, now this worker's: one short
+    transaction, SKIP LOCKED, so concurrent drains never take the same event."""
+    now = timezone.now()
+    with transaction.atomic():
+        free = WebhookEvent.objects.filter(processed_at__isnull=True).filter(
+            Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_EXPIRES)
+        )
+        ids = list(free.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:batch])
+        if ids:
+            WebhookEvent.objects.filter(pk__in=ids).update(claimed_at=now)
+    return ids
+
+
+def webhook_events_drain(*, batch=DRAIN_BATCH, budget=timedelta(seconds=30)):
+    """Process stored deliveries until none is left (the wake task, tasks.webhook_drain_task).
+
+    Claims them in batches and processes each as process_webhook_event does alone. When a
+    claim finds nothing it clears the wake key (tasks.WAKE_KEY) and claims once more: a
+    delivery stored after the empty claim but before the key was cleared woke nobody, and
+    this claim takes it. Past the budget it hands on to a fresh wake rather than hold the worker.
+    """
+    done, deadline = 0, time.monotonic() + budget.total_seconds()
+    while True:
+        ids = _claim(batch)
+        if not ids:
+            tasks.webhook_unwake()
+            ids = _claim(batch)
+            if not ids:
+                return done
+        for pk in ids:
+            process_webhook_event(pk)
+        done += len(ids)
+        if time.monotonic() > deadline:
+            tasks.webhook_unwake()
+            tasks.webhook_wake()
+            return done
 
 
 def webhook_events_sweep(*, older_than=timedelta(minutes=1), batch=100, budget=timedelta(seconds=45)):

@@ -13,6 +13,9 @@ class WebhookEvent(models.Model):
     # the webhook's own errors array, fields we keep but do not act on.
     notes = models.JSONField(default=dict, blank=True)
     signed = models.BooleanField(default=True)
+    # When a worker took it to process (integrations.inbound.webhook_events_drain); a claim older
+    # than CLAIM_EXPIRES is a worker that died, and another takes the event.
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

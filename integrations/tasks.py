@@ -48,21 +48,6 @@ WEBHOOK_MAX_RETRIES = 5
 MEDIA_MAX_RETRIES = 6  # about 5 minutes of tries; media_sweep_task picks up anything left after 30
 
 
-@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_RETRIES)
-def webhook_process_task(self, event_id):
-    """Process one stored webhook delivery. Everything in the delivery is handled inside
-    process_webhook_event; only an unreachable database is retried here."""
-    from integrations import inbound
-
-    try:
-        inbound.process_webhook_event(event_id)
-    except (OperationalError, InterfaceError) as exc:
-        if self.request.retries >= self.max_retries:
-            logger.error("Webhook event %s: database unavailable; the sweeper will process it", event_id)
-            return
-        raise self.retry(countdown=backoff(self.request.retries, **TASK_BACKOFF), exc=exc) from exc
-
-
 @shared_task(bind=True, acks_late=True, max_retries=MEDIA_MAX_RETRIES)
 def media_download_task(self, message_id):
     """Download the media of one inbound message; transient failures back off and stop."""
@@ -79,6 +64,48 @@ def media_download_task(self, message_id):
         if final:
             logger.error("Media of message %s: database unavailable; the media sweeper will retry", message_id)
             return
+        raise self.retry(countdown=backoff(self.request.retries, **TASK_BACKOFF), exc=exc) from exc
+
+
+# A delivery wakes a worker through one short-lived cache key: while it is set (a wake is queued or a
+# drain runs), further deliveries publish nothing. The drain deletes it once it finds nothing left.
+WAKE_KEY = "integrations:webhook-wake"
+WAKE_SECONDS = 2  # the longest a delivery waits when a drain died holding the key; the beat sweep backs it
+
+
+def webhook_wake():
+    """Wake a worker to process stored deliveries: at most one Celery message while one is queued or
+    draining. A cache or broker that is down must not undo the 200: the sweeper picks the events up."""
+    from django.core.cache import cache
+
+    try:
+        if cache.add(WAKE_KEY, 1, timeout=WAKE_SECONDS):
+            webhook_drain_task.delay()
+    except Exception as exc:
+        logger.error("Webhook deliveries: no worker woken (%s); the webhook sweeper will", type(exc).__name__)
+
+
+def webhook_unwake():
+    """A drain found nothing left: the next delivery wakes a worker again."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete(WAKE_KEY)
+    except Exception as exc:
+        logger.warning("Webhook deliveries: the wake key stays until it expires (%s)", type(exc).__name__)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_RETRIES)
+def webhook_drain_task(self):
+    """Process stored deliveries until none is left, claimed in batches (integrations.inbound)."""
+    from integrations import inbound
+
+    try:
+        return inbound.webhook_events_drain()
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.retries >= self.max_retries:
+            logger.error("Webhook deliveries: database unavailable; the sweeper will process them")
+            return 0
         raise self.retry(countdown=backoff(self.request.retries, **TASK_BACKOFF), exc=exc) from exc
 
 

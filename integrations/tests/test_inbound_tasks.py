@@ -3,20 +3,22 @@
 import hashlib
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 
 from chat.models import Message
 from chat.services import conversation_get_or_create
 from integrations.backoff import backoff
-from integrations.inbound import webhook_events_sweep
+from integrations.inbound import CLAIM_EXPIRES, webhook_events_drain, webhook_events_sweep
 from integrations.inbound_media import media_sweep
 from integrations.models import WebhookEvent
 from integrations.tasks import (
     MEDIA_MAX_RETRIES,
     TASK_BACKOFF,
+    WAKE_KEY,
     media_download_task,
-    webhook_process_task,
+    webhook_drain_task,
     webhook_sweep_task,
 )
 from integrations.tests.graph_media import TOKEN, VERSION, GraphMediaServer
@@ -75,17 +77,35 @@ def test_backoff_grows_is_capped_and_jittered():
     assert len({backoff(3, **TASK_BACKOFF) for _ in range(20)}) > 1
 
 
-def test_the_webhook_task_processes_its_event(post_fixture):
+def test_the_drain_processes_every_stored_delivery_and_lets_the_next_one_wake_a_worker(post_fixture):
+    cache.set(WAKE_KEY, 1, 30)
+    for name in ("text_message", "location_message", "image_message"):
+        post_fixture(name)
+    assert webhook_drain_task() == 3
+    assert not WebhookEvent.objects.filter(processed_at=None).exists()
+    assert Message.objects.count() == 3
+    assert cache.get(WAKE_KEY) is None
+    assert webhook_drain_task() == 0  # nothing left: a drain woken twice does nothing twice
+
+
+def test_a_delivery_stored_while_the_wake_was_still_set_is_not_left_behind(post_fixture):
+    cache.set(WAKE_KEY, 1, 30)  # a drain is about to find nothing and clear it
+    post_fixture("text_message")  # this delivery published no wake
+    assert webhook_events_drain() == 1
+    assert WebhookEvent.objects.get().processed_at is not None
+
+
+def test_a_drain_takes_a_claim_a_dead_worker_left_but_not_one_a_live_worker_holds(post_fixture):
     post_fixture("text_message")
-    event = WebhookEvent.objects.get()
-    webhook_process_task(event.pk)
-    event.refresh_from_db()
-    assert event.processed_at is not None
-    assert Message.objects.count() == 1
-
-
-def test_the_webhook_task_shrugs_at_an_event_that_does_not_exist():
-    webhook_process_task(10**9)
+    post_fixture("location_message")
+    stale, held = WebhookEvent.objects.order_by("pk")
+    WebhookEvent.objects.filter(pk=stale.pk).update(claimed_at=timezone.now() - CLAIM_EXPIRES - timezone.timedelta(1))
+    WebhookEvent.objects.filter(pk=held.pk).update(claimed_at=timezone.now())
+    assert webhook_events_drain() == 1
+    stale.refresh_from_db()
+    held.refresh_from_db()
+    assert stale.processed_at is not None
+    assert held.processed_at is None  # its worker is still on it; the sweeper would take it if that one died
 
 
 def test_the_sweeper_processes_events_whose_enqueue_was_lost(post_fixture):

@@ -7,6 +7,7 @@ import pytest
 from django.db import OperationalError
 from django.urls import reverse
 
+from integrations import tasks
 from integrations.inbound import process_webhook_event
 from integrations.models import WebhookEvent
 from integrations.tests.conftest import VERIFY_TOKEN, load_fixture, post_body, sign
@@ -74,9 +75,7 @@ def test_it_stores_a_signed_delivery_byte_for_byte_and_enqueues_after_commit(
     assert bytes(event.body) == body
     assert event.signed is True
     assert event.processed_at is None  # processing is the worker's job
-    assert len(callbacks) == 1
-    assert callbacks[0].func.__name__ == "_delay_or_leave"  # a broker outage leaves the event to the sweeper
-    assert callbacks[0].args == (event.pk,)
+    assert callbacks == [tasks.webhook_wake]  # a worker is woken once the row is committed
 
 
 @pytest.mark.django_db
@@ -207,19 +206,21 @@ def test_storing_a_delivery_is_one_insert_whatever_is_stored_already(client, dja
 def test_it_enqueues_after_the_insert_committed_and_a_broker_outage_leaves_the_event_to_the_sweeper(
     client, monkeypatch
 ):
+    from django.core.cache import cache
     from django.db import connection
     from django.utils import timezone
 
     from integrations.inbound import webhook_events_sweep
-    from integrations.tasks import webhook_process_task
+    from integrations.tasks import WAKE_KEY, webhook_drain_task
 
     enqueued_in_a_transaction = []
 
-    def broker_down(event_id):
+    def broker_down():
         enqueued_in_a_transaction.append(connection.in_atomic_block)
         raise ConnectionError("Error 111 connecting to the broker")
 
-    monkeypatch.setattr(webhook_process_task, "delay", broker_down)
+    cache.delete(WAKE_KEY)
+    monkeypatch.setattr(webhook_drain_task, "delay", broker_down)
     assert post_body(client, json.dumps(load_fixture("text_message")).encode()).status_code == 200
     assert enqueued_in_a_transaction == [False]  # the INSERT had committed on its own
     event = WebhookEvent.objects.get()
@@ -240,3 +241,55 @@ def test_a_web_process_loads_the_broker_transport_at_start_even_with_the_broker_
     done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_deliveries_wakes_one_worker_and_the_next_burst_another(client, monkeypatch):
+    from django.core.cache import cache
+
+    from integrations.inbound import webhook_events_drain
+    from integrations.tasks import WAKE_KEY, webhook_drain_task
+
+    published = []
+    monkeypatch.setattr(webhook_drain_task, "delay", lambda: published.append(1))
+    cache.delete(WAKE_KEY)
+    body = json.dumps(load_fixture("text_message")).encode()
+    for _ in range(20):
+        assert post_body(client, body).status_code == 200
+    assert len(published) == 1  # one Celery message for the burst, not one per delivery
+    assert webhook_events_drain() == 20
+    assert post_body(client, body).status_code == 200
+    assert len(published) == 2  # the drain found nothing more and cleared the wake
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_never_take_the_same_delivery(client):
+    import threading
+
+    from django.db import connection, transaction
+
+    from integrations.inbound import _claim
+
+    body = json.dumps(load_fixture("text_message")).encode()
+    for _ in range(3):
+        post_body(client, body)
+    first = WebhookEvent.objects.order_by("pk").first()
+    locked, release = threading.Event(), threading.Event()
+
+    def another_worker_claiming():
+        with transaction.atomic():
+            WebhookEvent.objects.select_for_update().filter(pk=first.pk).get()
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    worker = threading.Thread(target=another_worker_claiming)
+    worker.start()
+    try:
+        assert locked.wait(10)
+        claimed = _claim(10)
+    finally:
+        release.set()
+        worker.join()
+    assert first.pk not in claimed
+    assert len(claimed) == 2
