@@ -289,7 +289,16 @@ def webhook_events_drain(*, batch=DRAIN_BATCH, budget=timedelta(seconds=30)):
     delivery stored after the empty claim but before the key was cleared woke nobody, and
     this claim takes it. Past the budget it hands on to a fresh wake rather than hold the worker.
     """
-    done, deadline = 0, time.monotonic() + budget.total_seconds()
+    deadline = time.monotonic() + budget.total_seconds()
+    try:
+        return _drain(batch, deadline)
+    except Exception:
+        tasks.webhook_unwake()  # the next delivery wakes a worker again; the sweep takes what this one left
+        raise
+
+
+def _drain(batch, deadline):
+    done = 0
     while True:
         ids = _claim(batch)
         if not ids:

@@ -70,7 +70,7 @@ def media_download_task(self, message_id):
 # A delivery wakes a worker through one short-lived cache key: while it is set (a wake is queued or a
 # drain runs), further deliveries publish nothing. The drain deletes it once it finds nothing left.
 WAKE_KEY = "integrations:webhook-wake"
-WAKE_SECONDS = 2  # the longest a delivery waits when a drain died holding the key; the beat sweep backs it
+WAKE_SECONDS = 2  # the longest a delivery can wait on a wake that was lost; the beat sweep backs it
 
 
 def webhook_wake():
@@ -271,3 +271,14 @@ def _templates_sync_on_start(**_):
         templates_sync_task.delay()
     except Exception as exc:  # a broker that is down must not stop the worker starting
         logger.warning("Template sync not enqueued at start (%s); beat will sync later", type(exc).__name__)
+
+
+@worker_ready.connect(weak=False)
+def _webhook_drain_on_start(**_):
+    """A worker that starts drains what is stored: a wake lost with a dead worker (its key still set) or
+    deliveries that came while no worker ran wait for no sweep."""
+    webhook_unwake()
+    try:
+        webhook_drain_task.delay()
+    except Exception as exc:  # a broker that is down must not stop the worker starting
+        logger.warning("Webhook drain not enqueued at start (%s); the sweeper will", type(exc).__name__)

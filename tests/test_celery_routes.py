@@ -1,4 +1,5 @@
-"""Celery's one route table: sends and read receipts on "whatsapp", SharePoint on "sharepoint", others "default"."""
+"""Celery's one route table: sends, read receipts and typing indicators on "whatsapp", SharePoint on
+"sharepoint", others "default"."""
 
 import chat.tasks  # noqa: F401 - registers the tasks
 import integrations.tasks  # noqa: F401
@@ -7,6 +8,7 @@ from madio_whatsapp.celery import app
 QUEUES = {
     "message_send_task": "whatsapp",
     "message_mark_read_task": "whatsapp",
+    "message_typing_task": "whatsapp",
     "sharepoint_backup_task": "sharepoint",
     "sharepoint_sweep_task": "sharepoint",
 }

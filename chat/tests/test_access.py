@@ -22,9 +22,9 @@ def use_chat():
 
 def test_it_reads_groups_and_permissions_once_and_then_trusts_the_cache(agent_client, django_assert_num_queries):
     # the user, two for has_perm, the sidebar (rows, counts, mentions, teams, notifications), the bell
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert agent_client.get(PAGE).status_code == 200
-    with django_assert_num_queries(7):  # the user, the sidebar, the bell
+    with django_assert_num_queries(8):  # the user, the sidebar and its label filters, the bell
         assert agent_client.get(PAGE).status_code == 200
 
 
@@ -125,7 +125,7 @@ def test_it_keeps_sessions_through_a_cache_flush(agent_client):
 
 def test_it_reads_the_session_from_the_cache(agent_client, django_assert_num_queries):
     agent_client.get(PAGE)
-    with django_assert_num_queries(7) as captured:
+    with django_assert_num_queries(8) as captured:
         agent_client.get(PAGE)
     assert not [q for q in captured.captured_queries if "django_session" in q["sql"]]
 

@@ -291,7 +291,7 @@ def test_it_adds_a_note_that_never_goes_to_whatsapp(api_client, chat, enqueued, 
         "They want the quote by Friday",
         chat.pk,
     )
-    assert enqueued == {"send": [], "mark_read": [], "fetch": []}
+    assert enqueued == {"send": [], "mark_read": [], "typing": [], "fetch": []}  # nothing for WhatsApp
     row = Message.objects.get(pk=note["id"])
     assert (row.direction, row.message_type, row.status) == ("internal", "note", "internal")
     chat.refresh_from_db()

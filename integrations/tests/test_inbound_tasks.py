@@ -168,3 +168,18 @@ def test_only_one_sweeper_runs_at_a_time(post_fixture):
     finally:
         cache.delete(SWEEP_LOCK)
     assert webhook_events_sweep() == 1
+
+
+def test_a_drain_that_fails_lets_the_next_delivery_wake_a_worker(post_fixture, monkeypatch):
+    import integrations.inbound
+
+    post_fixture("text_message")
+    cache.set(WAKE_KEY, 1, 30)
+
+    def database_gone(_batch):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(integrations.inbound, "_claim", database_gone)
+    with pytest.raises(RuntimeError):
+        webhook_events_drain()
+    assert cache.get(WAKE_KEY) is None

@@ -96,7 +96,14 @@ def test_it_sends_media_by_link(whatsapp, conversation, agent):
     [
         ("location", {"latitude": 19.07, "longitude": 72.87, "name": "Office", "address": "Colaba"}),
         ("contacts", [{"name": {"formatted_name": "Ravi"}, "phones": [{"phone": "+919876543211"}]}]),
-        ("interactive", {"type": "button", "body": {"text": "Confirm?"}, "action": {"buttons": []}}),
+        (
+            "interactive",
+            {
+                "type": "button",
+                "body": {"text": "Confirm?"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}}]},
+            },
+        ),
     ],
 )
 def test_it_sends_structured_messages_as_stored(whatsapp, conversation, agent, kind, content):
