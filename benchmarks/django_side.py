@@ -201,10 +201,11 @@ def cpu(options):
     import statistics
     import time
 
+    from django.conf import settings
     from django.test import Client
 
     described = inbox(options)["endpoints"]
-    client = Client()
+    client = Client(HTTP_HOST=settings.ALLOWED_HOSTS[0])  # the bench's hosts, not the test client's "testserver"
     results = {}
     for name in CPU_ENDPOINTS:
         endpoint = described[name]

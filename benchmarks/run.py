@@ -572,6 +572,9 @@ def cpu_lines(small, large):
         (a, ra), (b, rb) = cells
         if not a or not b:
             continue
+        if a["status"] >= 400 or b["status"] >= 400:  # a refused request measures nothing
+            lines.append(f"| {name} | answered {a['status']} / {b['status']} | | | | | |")
+            continue
         per_bubble = f"{a['bytes_per_bubble']:.0f} B ({a['bubbles']} bubbles)" if a["bytes_per_bubble"] else ""
         times, bytes_cap = CPU_TARGETS.get(name, (None, None))
         target = (f"<= {times}x" if times else "floor") + (f", <= {bytes_cap} B per bubble" if bytes_cap else "")

@@ -2,9 +2,11 @@
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 
 from chat.models import Conversation, Message
+from chat.selectors import search
 from chat.selectors.search import matching, snippet
 from chat.services.notes import note_add
 from chat.tests.conftest import make_conversation, make_message
@@ -103,7 +105,8 @@ def test_the_search_costs_the_same_queries_for_few_hits_or_many(agent_client, dj
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the GIN index is PostgreSQL's")
 def test_the_full_text_search_is_served_by_its_gin_index():
-    sql, params = matching(["deliv", "tomorrow"]).order_by("-id")[:20].query.sql_with_params()
+    older = matching(["deliv", "tomorrow"]).alias(by_id=F("id") + 0).order_by("-by_id")  # as _newest_first reads
+    sql, params = older[:20].query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql, params)
@@ -198,3 +201,14 @@ def test_opening_at_a_hit_costs_the_same_queries_in_a_short_or_long_history(
         short()
     with django_assert_max_num_queries(len(few.captured_queries)):
         long()
+
+
+def test_hits_beyond_the_newest_messages_come_through_the_index_still_newest_first(agent_client, monkeypatch):
+    monkeypatch.setattr(search, "RECENT_WINDOW", 3)
+    chat = make_conversation()
+    old = [make_message(chat, message_body=f"warranty claim {n}") for n in range(4)]
+    for n in range(5):
+        make_message(chat, message_body=f"unrelated {n}")  # the newest window holds no hit
+    recent = make_message(chat, message_body="warranty extended")
+    hits = search.message_search(query="warranty", limit=3)
+    assert [hit.pk for hit in hits] == [recent.pk, old[3].pk, old[2].pk]
