@@ -67,7 +67,7 @@ def message_search(*, query, visible=None, limit=MESSAGE_HITS):
     return hits
 
 
-RECENT_WINDOW = 5000  # the newest messages read in id order first: a common word's newest hits are among them
+RECENT_WINDOW = 2000  # the newest messages read in id order first: a common word's newest hits are among them
 
 
 def _newest_first(rows, limit):
