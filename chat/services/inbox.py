@@ -71,12 +71,7 @@ def agent_by_username(username):
 
 
 def team_by_name(name):
-    """The team with this name (the API's value), or InboxRefused naming the team field."""
-    name = _name_to_look_up(name, Team._meta.get_field("name").max_length)
-    team = Team.objects.filter(name=name).first() if name else None
-    if team is None:
-        raise InboxRefused("team", "There is no team of that name.")
-    return team
+    return _row_by_name(Team, name, field="team", sentence="There is no team of that name.")
 
 
 def agent_by_id(value):
@@ -91,12 +86,26 @@ def agent_by_id(value):
     return user
 
 
+def _row_by_id(model, value, *, field, sentence):
+    """The row with this id (a form's value), or InboxRefused naming the field; a malformed id finds nothing."""
+    value = str(value)
+    row = model.objects.filter(pk=int(value)).first() if value.isdigit() and len(value) < 19 else None
+    if row is None:
+        raise InboxRefused(field, sentence)
+    return row
+
+
+def _row_by_name(model, value, *, field, sentence):
+    """The row with this name (the API's value), or InboxRefused naming the field."""
+    name = _name_to_look_up(value, model._meta.get_field("name").max_length)
+    row = model.objects.filter(name=name).first() if name else None
+    if row is None:
+        raise InboxRefused(field, sentence)
+    return row
+
+
 def team_by_id(value):
-    """The team with this id (a form's value), or InboxRefused naming the team field."""
-    team = Team.objects.filter(pk=int(value)).first() if str(value).isdigit() and len(str(value)) < 19 else None
-    if team is None:
-        raise InboxRefused("team", "Choose one of the teams.")
-    return team
+    return _row_by_id(Team, value, field="team", sentence="Choose one of the teams.")
 
 
 def assignable_agents():
@@ -294,20 +303,13 @@ def conversations_wake(*, now=None):
 
 
 def label_by_name(name):
-    """The label with this name (the API's value), or InboxRefused naming the label field."""
-    name = _name_to_look_up(name, Label._meta.get_field("name").max_length)
-    label = Label.objects.filter(name=name).first() if name else None
-    if label is None:
-        raise InboxRefused("label", "There is no label of that name (labels are made in the admin).")
-    return label
+    return _row_by_name(
+        Label, name, field="label", sentence="There is no label of that name (labels are made in the admin)."
+    )
 
 
 def label_by_id(value):
-    """The label with this id (a form's value), or InboxRefused naming the label field."""
-    label = Label.objects.filter(pk=int(value)).first() if str(value).isdigit() and len(str(value)) < 19 else None
-    if label is None:
-        raise InboxRefused("label", "Choose one of the labels.")
-    return label
+    return _row_by_id(Label, value, field="label", sentence="Choose one of the labels.")
 
 
 def _conversations_redrawn(conversation_ids):
